@@ -1,0 +1,379 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/vai-dev/vai/wire"
+)
+
+// decodeTx decodes and verifies a transaction, or returns the verified copy
+// from the cache.
+func (l *Ledger) decodeTx(raw []byte, maxBytes uint64) (*wire.Tx, error) {
+	if uint64(len(raw)) > maxBytes {
+		return nil, ErrTxTooLarge.Wrapf("%d bytes, at most %d", len(raw), maxBytes)
+	}
+	if tx := l.verified.get(txHash(raw)); tx != nil && bytes.Equal(tx.Bytes, raw) {
+		return tx, nil
+	}
+	tx, err := wire.DecodeVerify(raw, int(maxBytes))
+	if err != nil {
+		return nil, wireError(err)
+	}
+	l.verified.put(tx)
+	return tx, nil
+}
+
+// wireError maps a wire error to its ledger code.
+func wireError(err error) error {
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		return ErrTxTooLarge.Wrap(err)
+	case errors.Is(err, wire.ErrNotCanonical):
+		return ErrTxNotCanonical.Wrap(err)
+	case errors.Is(err, wire.ErrSignature):
+		return ErrSignature.Wrap(err)
+	case errors.Is(err, wire.ErrInvalidBody):
+		return ErrInvalidBody.Wrap(err)
+	default:
+		return ErrTxMalformed.Wrap(err)
+	}
+}
+
+// errResult turns an error into a transaction result.
+func errResult(err error, gas uint64) TxResult {
+	e := CodeOf(err)
+	return TxResult{Code: e.Code, Codespace: e.Codespace, Log: err.Error(), Gas: gas}
+}
+
+// runTx decodes and executes raw on top of parent. On success its writes
+// are applied to parent's state; on failure parent is unchanged except, if
+// the ante checks passed, for the fee and the sequence.
+func (l *Ledger) runTx(parent *Context, raw []byte) TxResult {
+	params := GetParams(parent)
+	tx, err := l.decodeTx(raw, params.MaxTxBytes)
+	if err != nil {
+		return errResult(err, 0)
+	}
+	return l.execTx(parent, params, tx)
+}
+
+func (l *Ledger) execTx(parent *Context, params Params, tx *wire.Tx) (res TxResult) {
+	ante, anteCache := parent.branch()
+	ante.Tx = tx
+	stage := "ante"
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if se, ok := r.(*StorageError); ok {
+			panic(se)
+		}
+		// A panicking handler is a bug. It is deterministic (same input,
+		// same panic on every validator), so failing the transaction keeps
+		// consensus; the stack is for the operator.
+		l.log.Error("transaction panicked", "tx", tx.HashString(), "stage", stage, "panic", r, "stack", string(debug.Stack()))
+		res = errResult(ErrInternal.Wrapf("panic in %s", stage), res.Gas)
+		if stage == "messages" && parent.Mode == ModeDeliver {
+			anteCache.Write()
+			res.Events = ante.events
+		}
+	}()
+
+	types, msgs, gas, err := l.ante(ante, params, tx)
+	res.Gas = gas
+	if err != nil {
+		return errResult(err, gas)
+	}
+	stage = "messages"
+	mctx, mcache := ante.branch()
+	for i, m := range msgs {
+		if err := types[i].Handle(mctx, m); err != nil {
+			if parent.Mode == ModeDeliver {
+				// In a block the fee is paid and the sequence spent. A
+				// mempool check or a proposal simply leaves the
+				// transaction out.
+				anteCache.Write()
+			}
+			r := errResult(err, gas)
+			r.Log = fmt.Sprintf("message %d (%s): %s", i, types[i].Type, err)
+			r.Events = ante.events
+			return r
+		}
+	}
+	mcache.Write()
+	anteCache.Write()
+	res.Events = append(ante.events, mctx.events...)
+	return res
+}
+
+// ante checks everything about a transaction except its messages' effects,
+// charges the fee and consumes the sequence.
+func (l *Ledger) ante(ctx *Context, params Params, tx *wire.Tx) ([]MsgType, []Msg, uint64, error) {
+	b := &tx.Body
+	if b.ChainID != ctx.ChainID {
+		return nil, nil, 0, ErrWrongChain.Wrapf("transaction is for chain %q, this is %q", b.ChainID, ctx.ChainID)
+	}
+	if b.TimeoutHeight != 0 && uint64(ctx.Height) > b.TimeoutHeight {
+		return nil, nil, 0, ErrTxExpired.Wrapf("timeout height %d, block height %d", b.TimeoutHeight, ctx.Height)
+	}
+	types := make([]MsgType, len(b.Msgs))
+	msgs := make([]Msg, len(b.Msgs))
+	var msgGas uint64
+	for i, raw := range b.Msgs {
+		mt, ok := l.router.types[raw.Type]
+		if !ok {
+			return nil, nil, 0, ErrUnknownMsg.Wrapf("message %d has type %q", i, raw.Type)
+		}
+		m := mt.New()
+		if err := raw.DecodeValue(m); err != nil {
+			return nil, nil, 0, ErrInvalidMsg.Wrapf("message %d: %v", i, err)
+		}
+		if err := m.Validate(); err != nil {
+			if _, registered := errors.AsType[*Error](err); registered {
+				return nil, nil, 0, fmt.Errorf("message %d (%s): %w", i, raw.Type, err)
+			}
+			return nil, nil, 0, ErrInvalidMsg.Wrapf("message %d (%s): %v", i, raw.Type, err)
+		}
+		if mt.Gas != nil {
+			msgGas = satAdd(msgGas, mt.Gas(m))
+		}
+		types[i], msgs[i] = mt, m
+	}
+	gas := params.Gas(len(tx.Bytes), msgGas)
+	required, ok := params.MinGasPrice.Fee(gas)
+	if !ok {
+		return nil, nil, gas, ErrInsufficientFee.Wrapf("%d gas costs more than any fee", gas)
+	}
+	if b.Fee.Amount < required {
+		return nil, nil, gas, ErrInsufficientFee.Wrapf("fee %s is below the required %s (%d gas at %s uvai/gas)", b.Fee, wire.UVAI(required), gas, params.MinGasPrice)
+	}
+	acc := GetAccount(ctx, b.Signer)
+	if err := acc.Check(b.Sequence, params.SequenceWindow); err != nil {
+		return nil, nil, gas, err
+	}
+	setAccount(ctx, b.Signer, acc.Use(b.Sequence))
+	if b.Fee.Amount > 0 {
+		if err := l.cfg.Fees.CollectFee(ctx, b.Signer, b.Fee.Amount); err != nil {
+			return nil, nil, gas, ErrCannotPayFee.Wrap(err)
+		}
+	}
+	ctx.Emit("tx",
+		AI("signer", b.Signer.String()),
+		A("sequence", strconv.FormatUint(b.Sequence, 10)),
+		A("fee", b.Fee.String()))
+	return types, msgs, gas, nil
+}
+
+func satAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return ^uint64(0)
+	}
+	return a + b
+}
+
+// EstimateGas returns the gas and least fee of a transaction without
+// checking its signature or sequence: clients sign with a placeholder fee,
+// ask, and sign again.
+func (l *Ledger) EstimateGas(raw []byte) (gas, fee uint64, err error) {
+	kv, h, err := l.versionAt(0)
+	if err != nil {
+		return 0, 0, err
+	}
+	ctx := NewContext(kv, l.ChainID(), h+1, l.lastTime, ModeQuery)
+	params := GetParams(ctx)
+	tx, err := wire.Decode(raw, int(params.MaxTxBytes))
+	if err != nil {
+		return 0, 0, wireError(err)
+	}
+	var msgGas uint64
+	for i, raw := range tx.Body.Msgs {
+		mt, ok := l.router.types[raw.Type]
+		if !ok {
+			return 0, 0, ErrUnknownMsg.Wrapf("message %d has type %q", i, raw.Type)
+		}
+		m := mt.New()
+		if err := raw.DecodeValue(m); err != nil {
+			return 0, 0, ErrInvalidMsg.Wrapf("message %d: %v", i, err)
+		}
+		if mt.Gas != nil {
+			msgGas = satAdd(msgGas, mt.Gas(m))
+		}
+	}
+	gas = params.Gas(len(raw), msgGas)
+	fee, ok := params.MinGasPrice.Fee(gas)
+	if !ok {
+		return gas, 0, ErrInsufficientFee.Wrapf("%d gas costs more than any fee", gas)
+	}
+	return gas, fee, nil
+}
+
+// FinalizeBlock executes a decided block. The writes stay in the working
+// state until Commit. An error means the node must stop (a storage failure,
+// a failing block hook or a broken invariant).
+func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if se, ok := r.(*StorageError); ok {
+				err = se
+				return
+			}
+			panic(r)
+		}
+	}()
+	cache := NewCache(treeKV{l.tree})
+	ctx := NewContext(cache, l.ChainID(), info.Height, info.Time.UTC(), ModeDeliver)
+	res = &BlockResult{Txs: make([]TxResult, len(txs))}
+	if err := l.beginBlock(ctx); err != nil {
+		return nil, err
+	}
+	for i, raw := range txs {
+		res.Txs[i] = l.runTx(ctx, raw)
+	}
+	if err := l.endBlock(ctx); err != nil {
+		return nil, err
+	}
+	ctx.kv.Set(lastBlockKey, encodeLastBlock(info.Height, ctx.Time))
+	if p := l.cfg.InvariantPeriod; p > 0 && info.Height%p == 0 {
+		if err := l.checkInvariants(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res.Events = ctx.events
+	l.mu.Lock()
+	cache.Write()
+	res.AppHash = l.tree.WorkingHash()
+	l.mu.Unlock()
+	return res, nil
+}
+
+func (l *Ledger) beginBlock(ctx *Context) error {
+	for _, m := range l.mods {
+		if bb, ok := m.(BeginBlocker); ok {
+			if err := bb.BeginBlock(ctx); err != nil {
+				return fmt.Errorf("%s begin block: %w", m.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) endBlock(ctx *Context) error {
+	for _, m := range l.mods {
+		if eb, ok := m.(EndBlocker); ok {
+			if err := eb.EndBlock(ctx); err != nil {
+				return fmt.Errorf("%s end block: %w", m.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckTx decides whether a transaction may enter the mempool: it executes
+// it against the committed state plus every transaction admitted since, so
+// two transactions that together overdraw an account are not both admitted.
+func (l *Ledger) CheckTx(raw []byte) (res TxResult) {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			if se, ok := r.(*StorageError); ok {
+				res = errResult(ErrInternal.Wrap(se), 0)
+				return
+			}
+			panic(r)
+		}
+	}()
+	return l.runTx(l.check, raw)
+}
+
+// PendingAccount returns an account's replay state as the mempool sees it,
+// so a client can pick a free sequence.
+func (l *Ledger) PendingAccount(addr wire.Address) Account {
+	l.checkMu.Lock()
+	defer l.checkMu.Unlock()
+	return GetAccount(l.check, addr)
+}
+
+// simulate executes txs as block info on a copy of the committed state,
+// calling keep with each result until it returns false.
+func (l *Ledger) simulate(info BlockInfo, txs [][]byte, keep func(i int, r TxResult) bool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if se, ok := r.(*StorageError); ok {
+				err = se
+				return
+			}
+			panic(r)
+		}
+	}()
+	ctx := NewContext(NewCache(l.committed()), l.ChainID(), info.Height, info.Time.UTC(), ModePropose)
+	if err := l.beginBlock(ctx); err != nil {
+		return err
+	}
+	for i, raw := range txs {
+		if !keep(i, l.runTx(ctx, raw)) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// PrepareProposal chooses the transactions of a block this node proposes:
+// those of txs (in order, within maxBytes) that succeed when executed in
+// sequence. A transaction that would fail is left out, so honest blocks
+// hold only transactions that succeed.
+func (l *Ledger) PrepareProposal(info BlockInfo, txs [][]byte, maxBytes int64) ([][]byte, error) {
+	var out [][]byte
+	var size int64
+	err := l.simulate(info, txs, func(i int, r TxResult) bool {
+		if r.OK() && size+int64(len(txs[i])) <= maxBytes {
+			out = append(out, txs[i])
+			size += int64(len(txs[i]))
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.propMu.Lock()
+	l.lastProp = proposalHash(info, out)
+	l.propMu.Unlock()
+	return out, nil
+}
+
+// ProcessProposal accepts a proposed block only if every transaction in it
+// succeeds, executed in order on the committed state. PrepareProposal only
+// proposes such blocks and execution is deterministic, so honest proposals
+// are always accepted.
+func (l *Ledger) ProcessProposal(info BlockInfo, txs [][]byte) (bool, error) {
+	l.propMu.Lock()
+	own := l.lastProp == proposalHash(info, txs)
+	l.propMu.Unlock()
+	if own {
+		return true, nil // simulated already, on this very state
+	}
+	ok := true
+	err := l.simulate(info, txs, func(_ int, r TxResult) bool {
+		ok = r.OK()
+		return ok
+	})
+	return ok && err == nil, err
+}
+
+func proposalHash(info BlockInfo, txs [][]byte) [32]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d/%d/%d/", info.Height, info.Time.UnixNano(), len(txs))
+	for _, tx := range txs {
+		sum := txHash(tx)
+		h.Write(sum[:])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
