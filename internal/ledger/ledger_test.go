@@ -409,9 +409,9 @@ func TestGenesisExportImport(t *testing.T) {
 		}
 	}
 	bad := map[string][]byte{
-		"unknown section":  []byte(`{"nope":{}}`),
+		"unknown section":   []byte(`{"nope":{}}`),
 		"duplicate balance": ledger.MustEncodeJSON(map[string]any{"bank": bank.Genesis{Balances: []bank.GenesisBalance{{Address: to, Amount: wire.UVAI(1)}, {Address: to, Amount: wire.UVAI(1)}}}}),
-		"unknown field":    []byte(`{"bank":{"balances":[],"x":1}}`),
+		"unknown field":     []byte(`{"bank":{"balances":[],"x":1}}`),
 	}
 	for name, g := range bad {
 		fresh := freshLedger(t)
