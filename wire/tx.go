@@ -264,3 +264,7 @@ func DecodeVerify(b []byte, maxBytes int) (*Tx, error) {
 	}
 	return tx, nil
 }
+
+// Hash returns the transaction hash of envelope bytes: SHA-256, as CometBFT
+// computes it.
+func Hash(env []byte) [32]byte { return sha256.Sum256(env) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/vai-dev/vai/wire"
 )
@@ -28,20 +29,27 @@ func (l *Ledger) decodeTx(raw []byte, maxBytes uint64) (*wire.Tx, error) {
 	return tx, nil
 }
 
-// wireError maps a wire error to its ledger code.
+// wireError maps a wire error to its ledger code, keeping the detail.
 func wireError(err error) error {
-	switch {
-	case errors.Is(err, wire.ErrTooLarge):
-		return ErrTxTooLarge.Wrap(err)
-	case errors.Is(err, wire.ErrNotCanonical):
-		return ErrTxNotCanonical.Wrap(err)
-	case errors.Is(err, wire.ErrSignature):
-		return ErrSignature.Wrap(err)
-	case errors.Is(err, wire.ErrInvalidBody):
-		return ErrInvalidBody.Wrap(err)
-	default:
-		return ErrTxMalformed.Wrap(err)
+	for _, m := range []struct {
+		wire error
+		code *Error
+	}{
+		{wire.ErrTooLarge, ErrTxTooLarge},
+		{wire.ErrNotCanonical, ErrTxNotCanonical},
+		{wire.ErrSignature, ErrSignature},
+		{wire.ErrInvalidBody, ErrInvalidBody},
+		{wire.ErrMalformed, ErrTxMalformed},
+	} {
+		if errors.Is(err, m.wire) {
+			detail := strings.TrimPrefix(strings.TrimPrefix(err.Error(), m.wire.Error()), ": ")
+			if detail == "" {
+				return m.code
+			}
+			return m.code.Wrapf("%s", detail)
+		}
 	}
+	return ErrTxMalformed.Wrap(err)
 }
 
 // errResult turns an error into a transaction result.
@@ -185,7 +193,8 @@ func (l *Ledger) EstimateGas(raw []byte) (gas, fee uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	ctx := NewContext(kv, l.ChainID(), h+1, l.lastTime, ModeQuery)
+	_, t := l.LastBlock()
+	ctx := NewContext(kv, l.ChainID(), h+1, t, ModeQuery)
 	params := GetParams(ctx)
 	tx, err := wire.Decode(raw, int(params.MaxTxBytes))
 	if err != nil {
@@ -238,7 +247,12 @@ func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, 
 	if err := l.endBlock(ctx); err != nil {
 		return nil, err
 	}
-	ctx.kv.Set(lastBlockKey, encodeLastBlock(info.Height, ctx.Time))
+	if cache.Len() > 0 {
+		// Record the block's time only when the block changed the state:
+		// an unchanged app hash is how CometBFT knows it may wait before
+		// making the next empty block.
+		ctx.kv.Set(lastBlockKey, encodeLastBlock(info.Height, ctx.Time))
+	}
 	if p := l.cfg.InvariantPeriod; p > 0 && info.Height%p == 0 {
 		if err := l.checkInvariants(ctx); err != nil {
 			return nil, err
@@ -248,6 +262,7 @@ func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, 
 	l.mu.Lock()
 	cache.Write()
 	res.AppHash = l.tree.WorkingHash()
+	l.pendingTime = ctx.Time
 	l.mu.Unlock()
 	return res, nil
 }

@@ -87,6 +87,8 @@ type Ledger struct {
 	chainID    string
 	lastHeight int64
 	lastTime   time.Time
+	// pendingTime is the time of the block finalized but not committed.
+	pendingTime time.Time
 	// genesis is the genesis state until the first block commits it.
 	genesis KV
 
@@ -136,7 +138,8 @@ func New(cfg Config) (*Ledger, error) {
 		}
 		kv := versionKV{imm}
 		l.chainID = string(kv.Get(chainIDKey))
-		l.lastHeight, l.lastTime = decodeLastBlock(kv.Get(lastBlockKey))
+		_, l.lastTime = decodeLastBlock(kv.Get(lastBlockKey))
+		l.lastHeight = v
 	}
 	l.resetCheck()
 	return l, nil
@@ -319,13 +322,7 @@ func (l *Ledger) Commit() error {
 		l.mu.Unlock()
 		return fmt.Errorf("ledger: failed to save state: %w", err)
 	}
-	imm, err := l.tree.GetImmutable(v)
-	if err != nil {
-		l.mu.Unlock()
-		return fmt.Errorf("ledger: failed to load saved state: %w", err)
-	}
-	kv := versionKV{imm}
-	l.lastHeight, l.lastTime = decodeLastBlock(kv.Get(lastBlockKey))
+	l.lastHeight, l.lastTime = v, l.pendingTime
 	l.genesis = nil
 	l.mu.Unlock()
 

@@ -42,7 +42,7 @@ type AccountInfo struct {
 	// UsedAhead are the used sequences above NextSequence.
 	UsedAhead []uint64 `json:"used_ahead,omitempty"`
 	// Pending is true when the answer includes the mempool's transactions.
-	Pending bool `json:"pending,omitempty"`
+	Pending bool `json:"pending,omitzero"`
 }
 
 // Query answers path at height (0: the latest committed height). Store
