@@ -47,7 +47,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 	}
 	root.AddCommand(
 		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
-		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g),
+		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g),
 		model,
 	)
 	return root

@@ -17,10 +17,24 @@ type cometDB struct{ dbm.DB }
 
 var _ idb.DB = cometDB{}
 
-func (d cometDB) Iterator(start, end []byte) (idb.Iterator, error) { return d.DB.Iterator(start, end) }
-func (d cometDB) ReverseIterator(start, end []byte) (idb.Iterator, error) {
-	return d.DB.ReverseIterator(start, end)
+func (d cometDB) Iterator(start, end []byte) (idb.Iterator, error) {
+	it, err := d.DB.Iterator(start, end)
+	return copyingIter{it}, err
 }
+
+func (d cometDB) ReverseIterator(start, end []byte) (idb.Iterator, error) {
+	it, err := d.DB.ReverseIterator(start, end)
+	return copyingIter{it}, err
+}
+
+// copyingIter copies keys and values. cometbft-db's goleveldb iterator
+// returns goleveldb's buffers, which the next step overwrites; IAVL keeps
+// the slices it reads (cosmos-db, which IAVL is written for, copies).
+// Without this, iterating a committed IAVL tree skips and repeats keys.
+type copyingIter struct{ dbm.Iterator }
+
+func (i copyingIter) Key() []byte                { return bytes.Clone(i.Iterator.Key()) }
+func (i copyingIter) Value() []byte              { return bytes.Clone(i.Iterator.Value()) }
 func (d cometDB) NewBatch() idb.Batch            { return &cometBatch{Batch: d.DB.NewBatch()} }
 func (d cometDB) NewBatchWithSize(int) idb.Batch { return d.NewBatch() }
 

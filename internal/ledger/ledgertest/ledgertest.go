@@ -43,7 +43,7 @@ type Options struct {
 	ModuleAccounts []string
 	// Genesis sections to add or override.
 	Genesis map[string]json.RawMessage
-	// DB to use (default: a new memory DB).
+	// DB to use (default: a new goleveldb in a temporary directory).
 	DB dbm.DB
 }
 
@@ -70,7 +70,14 @@ func New(t testing.TB, o Options) *Chain {
 		o.Funds = 10_000_000
 	}
 	if o.DB == nil {
-		o.DB = dbm.NewMemDB()
+		// The node's own backend, not a memory DB: the two differ in ways
+		// that matter (iterator buffer reuse).
+		db, err := dbm.NewGoLevelDB("application", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		o.DB = db
 	}
 	c := &Chain{t: t, DB: o.DB, Bank: bank.New(o.ModuleAccounts...), Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), seq: map[wire.Address]uint64{}}
 	c.L = c.open(o.Modules)
