@@ -187,6 +187,9 @@ func cometConfig(o InitOptions) *cmtcfg.Config {
 	if o.Loopback {
 		c.P2P.AddrBookStrict = false
 		c.P2P.AllowDuplicateIP = true
+		// On loopback a proposal arrives in milliseconds; waiting 3 s for
+		// one from a stopped validator only stalls the round.
+		c.Consensus.TimeoutPropose = time.Second
 	}
 	return c
 }
@@ -249,8 +252,10 @@ func Testnet(o TestnetOptions) error {
 		if Initialized(home) {
 			return fmt.Errorf("%w: %s", ErrHomeExists, home)
 		}
-		if err := os.MkdirAll(filepath.Join(home, "config"), 0o700); err != nil {
-			return err
+		for _, d := range []string{"config", "data"} {
+			if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
+				return err
+			}
 		}
 		c := cometConfig(InitOptions{Home: home})
 		nk, err := p2p.LoadOrGenNodeKey(c.NodeKeyFile())
