@@ -311,6 +311,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	if !wait {
+		// Resubmitting a committed transaction is harmless (the node's
+		// cache drops it); say what became of it.
+		if res, err := s.c.Tx(r.Context(), hash); err == nil {
+			return SubmitResponse{Hash: hash, Result: res}, nil
+		}
 		writeJSON(w, http.StatusAccepted, SubmitResponse{Hash: hash})
 		return nil, nil
 	}

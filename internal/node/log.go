@@ -20,7 +20,16 @@ func (c cometLogger) Error(msg string, kv ...any) { c.log(slog.LevelError, msg, 
 
 func (c cometLogger) With(kv ...any) cmtlog.Logger { return cometLogger{c.l.With(attrs(kv)...)} }
 
+// benign are CometBFT error messages that every clean shutdown logs.
+var benign = map[string]bool{
+	"Error serving server":                           true,
+	"Stopped accept routine, as transport is closed": true,
+}
+
 func (c cometLogger) log(level slog.Level, msg string, kv []any) {
+	if level == slog.LevelError && benign[msg] {
+		level = slog.LevelDebug
+	}
 	if !c.l.Enabled(context.Background(), level) {
 		return
 	}

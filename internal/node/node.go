@@ -34,6 +34,9 @@ type Options struct {
 	LogLevel string
 	// LogOutput receives logs (default stderr).
 	LogOutput io.Writer
+	// NoMetrics turns Prometheus off whatever config.toml says (CometBFT
+	// registers its metrics globally, so two nodes in one process clash).
+	NoMetrics bool
 }
 
 // Node is a running (or ready to run) vai node.
@@ -60,6 +63,9 @@ func New(o Options) (*Node, error) {
 	ac, err := LoadAppConfig(o.Home)
 	if err != nil {
 		return nil, err
+	}
+	if o.NoMetrics {
+		cc.Instrumentation.Prometheus = false
 	}
 	if o.LogLevel != "" {
 		ac.Log.Level = o.LogLevel
