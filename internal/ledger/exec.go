@@ -12,21 +12,51 @@ import (
 	"github.com/vai-dev/vai/wire"
 )
 
-// decodeTx decodes and verifies a transaction, or returns the verified copy
-// from the cache.
-func (l *Ledger) decodeTx(raw []byte, maxBytes uint64) (*wire.Tx, error) {
+// decodeTx decodes and verifies a transaction and its messages, or returns
+// the cached result.
+func (l *Ledger) decodeTx(raw []byte, maxBytes uint64) (*decodedTx, error) {
 	if uint64(len(raw)) > maxBytes {
 		return nil, ErrTxTooLarge.Wrapf("%d bytes, at most %d", len(raw), maxBytes)
 	}
-	if tx := l.verified.get(txHash(raw)); tx != nil && bytes.Equal(tx.Bytes, raw) {
-		return tx, nil
+	if d := l.txs.get(txHash(raw)); d != nil && bytes.Equal(d.tx.Bytes, raw) {
+		return d, nil
 	}
 	tx, err := wire.DecodeVerify(raw, int(maxBytes))
 	if err != nil {
 		return nil, wireError(err)
 	}
-	l.verified.put(tx)
-	return tx, nil
+	d := &decodedTx{tx: tx}
+	d.types, d.msgs, d.msgGas, d.err = l.decodeMsgs(tx)
+	l.txs.put(d)
+	return d, nil
+}
+
+// decodeMsgs decodes and validates a transaction's messages.
+func (l *Ledger) decodeMsgs(tx *wire.Tx) ([]MsgType, []Msg, uint64, error) {
+	types := make([]MsgType, len(tx.Body.Msgs))
+	msgs := make([]Msg, len(tx.Body.Msgs))
+	var gas uint64
+	for i, raw := range tx.Body.Msgs {
+		mt, ok := l.router.types[raw.Type]
+		if !ok {
+			return nil, nil, 0, ErrUnknownMsg.Wrapf("message %d has type %q", i, raw.Type)
+		}
+		m := mt.New()
+		if err := raw.DecodeValue(m); err != nil {
+			return nil, nil, 0, ErrInvalidMsg.Wrapf("message %d: %v", i, err)
+		}
+		if err := m.Validate(); err != nil {
+			if _, registered := errors.AsType[*Error](err); registered {
+				return nil, nil, 0, fmt.Errorf("message %d (%s): %w", i, raw.Type, err)
+			}
+			return nil, nil, 0, ErrInvalidMsg.Wrapf("message %d (%s): %v", i, raw.Type, err)
+		}
+		if mt.Gas != nil {
+			gas = satAdd(gas, mt.Gas(m))
+		}
+		types[i], msgs[i] = mt, m
+	}
+	return types, msgs, gas, nil
 }
 
 // wireError maps a wire error to its ledger code, keeping the detail.
@@ -63,14 +93,15 @@ func errResult(err error, gas uint64) TxResult {
 // the ante checks passed, for the fee and the sequence.
 func (l *Ledger) runTx(parent *Context, raw []byte) TxResult {
 	params := GetParams(parent)
-	tx, err := l.decodeTx(raw, params.MaxTxBytes)
+	d, err := l.decodeTx(raw, params.MaxTxBytes)
 	if err != nil {
 		return errResult(err, 0)
 	}
-	return l.execTx(parent, params, tx)
+	return l.execTx(parent, params, d)
 }
 
-func (l *Ledger) execTx(parent *Context, params Params, tx *wire.Tx) (res TxResult) {
+func (l *Ledger) execTx(parent *Context, params Params, d *decodedTx) (res TxResult) {
+	tx := d.tx
 	ante, anteCache := parent.branch()
 	ante.Tx = tx
 	stage := "ante"
@@ -93,15 +124,15 @@ func (l *Ledger) execTx(parent *Context, params Params, tx *wire.Tx) (res TxResu
 		}
 	}()
 
-	types, msgs, gas, err := l.ante(ante, params, tx)
+	gas, err := l.ante(ante, params, d)
 	res.Gas = gas
 	if err != nil {
 		return errResult(err, gas)
 	}
 	stage = "messages"
 	mctx, mcache := ante.branch()
-	for i, m := range msgs {
-		if err := types[i].Handle(mctx, m); err != nil {
+	for i, m := range d.msgs {
+		if err := d.types[i].Handle(mctx, m); err != nil {
 			if parent.Mode == ModeDeliver {
 				// In a block the fee is paid and the sequence spent. A
 				// mempool check or a proposal simply leaves the
@@ -109,7 +140,7 @@ func (l *Ledger) execTx(parent *Context, params Params, tx *wire.Tx) (res TxResu
 				anteCache.Write()
 			}
 			r := errResult(err, gas)
-			r.Log = fmt.Sprintf("message %d (%s): %s", i, types[i].Type, err)
+			r.Log = fmt.Sprintf("message %d (%s): %s", i, d.types[i].Type, err)
 			r.Events = ante.events
 			return r
 		}
@@ -121,61 +152,41 @@ func (l *Ledger) execTx(parent *Context, params Params, tx *wire.Tx) (res TxResu
 }
 
 // ante checks everything about a transaction except its messages' effects,
-// charges the fee and consumes the sequence.
-func (l *Ledger) ante(ctx *Context, params Params, tx *wire.Tx) ([]MsgType, []Msg, uint64, error) {
-	b := &tx.Body
+// charges the fee and consumes the sequence. It returns the gas.
+func (l *Ledger) ante(ctx *Context, params Params, d *decodedTx) (uint64, error) {
+	b := &d.tx.Body
 	if b.ChainID != ctx.ChainID {
-		return nil, nil, 0, ErrWrongChain.Wrapf("transaction is for chain %q, this is %q", b.ChainID, ctx.ChainID)
+		return 0, ErrWrongChain.Wrapf("transaction is for chain %q, this is %q", b.ChainID, ctx.ChainID)
 	}
 	if b.TimeoutHeight != 0 && uint64(ctx.Height) > b.TimeoutHeight {
-		return nil, nil, 0, ErrTxExpired.Wrapf("timeout height %d, block height %d", b.TimeoutHeight, ctx.Height)
+		return 0, ErrTxExpired.Wrapf("timeout height %d, block height %d", b.TimeoutHeight, ctx.Height)
 	}
-	types := make([]MsgType, len(b.Msgs))
-	msgs := make([]Msg, len(b.Msgs))
-	var msgGas uint64
-	for i, raw := range b.Msgs {
-		mt, ok := l.router.types[raw.Type]
-		if !ok {
-			return nil, nil, 0, ErrUnknownMsg.Wrapf("message %d has type %q", i, raw.Type)
-		}
-		m := mt.New()
-		if err := raw.DecodeValue(m); err != nil {
-			return nil, nil, 0, ErrInvalidMsg.Wrapf("message %d: %v", i, err)
-		}
-		if err := m.Validate(); err != nil {
-			if _, registered := errors.AsType[*Error](err); registered {
-				return nil, nil, 0, fmt.Errorf("message %d (%s): %w", i, raw.Type, err)
-			}
-			return nil, nil, 0, ErrInvalidMsg.Wrapf("message %d (%s): %v", i, raw.Type, err)
-		}
-		if mt.Gas != nil {
-			msgGas = satAdd(msgGas, mt.Gas(m))
-		}
-		types[i], msgs[i] = mt, m
+	if d.err != nil {
+		return 0, d.err
 	}
-	gas := params.Gas(len(tx.Bytes), msgGas)
+	gas := params.Gas(len(d.tx.Bytes), d.msgGas)
 	required, ok := params.MinGasPrice.Fee(gas)
 	if !ok {
-		return nil, nil, gas, ErrInsufficientFee.Wrapf("%d gas costs more than any fee", gas)
+		return gas, ErrInsufficientFee.Wrapf("%d gas costs more than any fee", gas)
 	}
 	if b.Fee.Amount < required {
-		return nil, nil, gas, ErrInsufficientFee.Wrapf("fee %s is below the required %s (%d gas at %s uvai/gas)", b.Fee, wire.UVAI(required), gas, params.MinGasPrice)
+		return gas, ErrInsufficientFee.Wrapf("fee %s is below the required %s (%d gas at %s uvai/gas)", b.Fee, wire.UVAI(required), gas, params.MinGasPrice)
 	}
 	acc := GetAccount(ctx, b.Signer)
 	if err := acc.Check(b.Sequence, params.SequenceWindow); err != nil {
-		return nil, nil, gas, err
+		return gas, err
 	}
 	setAccount(ctx, b.Signer, acc.Use(b.Sequence))
 	if b.Fee.Amount > 0 {
 		if err := l.cfg.Fees.CollectFee(ctx, b.Signer, b.Fee.Amount); err != nil {
-			return nil, nil, gas, ErrCannotPayFee.Wrap(err)
+			return gas, ErrCannotPayFee.Wrap(err)
 		}
 	}
 	ctx.Emit("tx",
 		AI("signer", b.Signer.String()),
 		A("sequence", strconv.FormatUint(b.Sequence, 10)),
 		A("fee", b.Fee.String()))
-	return types, msgs, gas, nil
+	return gas, nil
 }
 
 func satAdd(a, b uint64) uint64 {
@@ -200,19 +211,9 @@ func (l *Ledger) EstimateGas(raw []byte) (gas, fee uint64, err error) {
 	if err != nil {
 		return 0, 0, wireError(err)
 	}
-	var msgGas uint64
-	for i, raw := range tx.Body.Msgs {
-		mt, ok := l.router.types[raw.Type]
-		if !ok {
-			return 0, 0, ErrUnknownMsg.Wrapf("message %d has type %q", i, raw.Type)
-		}
-		m := mt.New()
-		if err := raw.DecodeValue(m); err != nil {
-			return 0, 0, ErrInvalidMsg.Wrapf("message %d: %v", i, err)
-		}
-		if mt.Gas != nil {
-			msgGas = satAdd(msgGas, mt.Gas(m))
-		}
+	_, _, msgGas, err := l.decodeMsgs(tx)
+	if err != nil {
+		return 0, 0, err
 	}
 	gas = params.Gas(len(raw), msgGas)
 	fee, ok := params.MinGasPrice.Fee(gas)
@@ -235,14 +236,27 @@ func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, 
 			panic(r)
 		}
 	}()
-	cache := NewCache(treeKV{l.tree})
-	ctx := NewContext(cache, l.ChainID(), info.Height, info.Time.UTC(), ModeDeliver)
-	res = &BlockResult{Txs: make([]TxResult, len(txs))}
-	if err := l.beginBlock(ctx); err != nil {
-		return nil, err
-	}
-	for i, raw := range txs {
-		res.Txs[i] = l.runTx(ctx, raw)
+	var cache *Cache
+	var ctx *Context
+	if p := l.recall(proposalHash(info, txs)); p != nil && len(p.results) == len(txs) {
+		// This node simulated exactly this block on this state: adopt
+		// its writes (re-based on the working tree, which holds the same
+		// committed state) and results.
+		cache = p.cache
+		cache.parent = treeKV{l.tree}
+		ctx = NewContext(cache, l.ChainID(), info.Height, info.Time.UTC(), ModeDeliver)
+		ctx.events = p.begin
+		res = &BlockResult{Txs: p.results}
+	} else {
+		cache = NewCache(treeKV{l.tree})
+		ctx = NewContext(cache, l.ChainID(), info.Height, info.Time.UTC(), ModeDeliver)
+		res = &BlockResult{Txs: make([]TxResult, len(txs))}
+		if err := l.beginBlock(ctx); err != nil {
+			return nil, err
+		}
+		for i, raw := range txs {
+			res.Txs[i] = l.runTx(ctx, raw)
+		}
 	}
 	if err := l.endBlock(ctx); err != nil {
 		return nil, err
@@ -316,8 +330,9 @@ func (l *Ledger) PendingAccount(addr wire.Address) Account {
 }
 
 // simulate executes txs as block info on a copy of the committed state,
-// calling keep with each result until it returns false.
-func (l *Ledger) simulate(info BlockInfo, txs [][]byte, keep func(i int, r TxResult) bool) (err error) {
+// calling keep with each result: keep returns whether to go on. It returns
+// the simulated state (only the writes of transactions that succeeded).
+func (l *Ledger) simulate(info BlockInfo, txs [][]byte, keep func(i int, r TxResult) bool) (sim *proposal, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if se, ok := r.(*StorageError); ok {
@@ -327,16 +342,68 @@ func (l *Ledger) simulate(info BlockInfo, txs [][]byte, keep func(i int, r TxRes
 			panic(r)
 		}
 	}()
-	ctx := NewContext(NewCache(l.committed()), l.ChainID(), info.Height, info.Time.UTC(), ModePropose)
+	cache := NewCache(l.committed())
+	ctx := NewContext(cache, l.ChainID(), info.Height, info.Time.UTC(), ModePropose)
 	if err := l.beginBlock(ctx); err != nil {
-		return err
+		return nil, err
 	}
+	sim = &proposal{cache: cache, begin: ctx.events}
 	for i, raw := range txs {
-		if !keep(i, l.runTx(ctx, raw)) {
-			return nil
+		r := l.runTx(ctx, raw)
+		if !keep(i, r) {
+			return nil, nil
+		}
+		if r.OK() {
+			sim.results = append(sim.results, r)
+		}
+	}
+	return sim, nil
+}
+
+// proposal is a block this node simulated while preparing or checking it.
+// Execution is deterministic, so if the same block is then decided on the
+// same state, FinalizeBlock takes the simulation's writes and results
+// instead of executing every transaction again.
+type proposal struct {
+	hash    [32]byte
+	cache   *Cache  // writes of the block hooks and the transactions
+	begin   []Event // events of the begin-block hooks
+	results []TxResult
+}
+
+// remember keeps a simulated proposal for FinalizeBlock (the last few, as a
+// height may see proposals in several rounds).
+func (l *Ledger) remember(p *proposal) {
+	l.propMu.Lock()
+	defer l.propMu.Unlock()
+	l.props = append(l.props, p)
+	if len(l.props) > 4 {
+		l.props = l.props[1:]
+	}
+}
+
+// recall returns and forgets the simulation of exactly this block.
+func (l *Ledger) recall(h [32]byte) *proposal {
+	l.propMu.Lock()
+	defer l.propMu.Unlock()
+	for _, p := range l.props {
+		if p.hash == h {
+			l.props = nil
+			return p
 		}
 	}
 	return nil
+}
+
+func (l *Ledger) prepared(h [32]byte) bool {
+	l.propMu.Lock()
+	defer l.propMu.Unlock()
+	for _, p := range l.props {
+		if p.hash == h {
+			return true
+		}
+	}
+	return false
 }
 
 // PrepareProposal chooses the transactions of a block this node proposes:
@@ -346,8 +413,11 @@ func (l *Ledger) simulate(info BlockInfo, txs [][]byte, keep func(i int, r TxRes
 func (l *Ledger) PrepareProposal(info BlockInfo, txs [][]byte, maxBytes int64) ([][]byte, error) {
 	var out [][]byte
 	var size int64
-	err := l.simulate(info, txs, func(i int, r TxResult) bool {
-		if r.OK() && size+int64(len(txs[i])) <= maxBytes {
+	sim, err := l.simulate(info, txs, func(i int, r TxResult) bool {
+		if r.OK() {
+			if size+int64(len(txs[i])) > maxBytes {
+				return false // a transaction it had to leave out would leave state behind
+			}
 			out = append(out, txs[i])
 			size += int64(len(txs[i]))
 		}
@@ -356,9 +426,10 @@ func (l *Ledger) PrepareProposal(info BlockInfo, txs [][]byte, maxBytes int64) (
 	if err != nil {
 		return nil, err
 	}
-	l.propMu.Lock()
-	l.lastProp = proposalHash(info, out)
-	l.propMu.Unlock()
+	if sim != nil {
+		sim.hash = proposalHash(info, out)
+		l.remember(sim)
+	}
 	return out, nil
 }
 
@@ -367,18 +438,21 @@ func (l *Ledger) PrepareProposal(info BlockInfo, txs [][]byte, maxBytes int64) (
 // proposes such blocks and execution is deterministic, so honest proposals
 // are always accepted.
 func (l *Ledger) ProcessProposal(info BlockInfo, txs [][]byte) (bool, error) {
-	l.propMu.Lock()
-	own := l.lastProp == proposalHash(info, txs)
-	l.propMu.Unlock()
-	if own {
+	h := proposalHash(info, txs)
+	if l.prepared(h) {
 		return true, nil // simulated already, on this very state
 	}
 	ok := true
-	err := l.simulate(info, txs, func(_ int, r TxResult) bool {
+	sim, err := l.simulate(info, txs, func(_ int, r TxResult) bool {
 		ok = r.OK()
 		return ok
 	})
-	return ok && err == nil, err
+	if err != nil || !ok {
+		return false, err
+	}
+	sim.hash = h
+	l.remember(sim)
+	return true, nil
 }
 
 func proposalHash(info BlockInfo, txs [][]byte) [32]byte {

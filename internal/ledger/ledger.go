@@ -76,11 +76,11 @@ type BlockResult struct {
 // goroutine; CheckTx, the proposal methods and Query may run concurrently
 // with them.
 type Ledger struct {
-	cfg      Config
-	mods     []Module
-	router   *router
-	verified *verifiedCache
-	log      *slog.Logger
+	cfg    Config
+	mods   []Module
+	router *router
+	txs    *txCache
+	log    *slog.Logger
 
 	mu         sync.RWMutex // guards tree versions and the fields below
 	tree       *iavl.MutableTree
@@ -95,10 +95,9 @@ type Ledger struct {
 	checkMu sync.Mutex
 	check   *Context
 
-	// The last proposal this node prepared, so ProcessProposal of its own
-	// block need not simulate it again.
-	propMu   sync.Mutex
-	lastProp [32]byte
+	// Proposals this node simulated (see proposal).
+	propMu sync.Mutex
+	props  []*proposal
 }
 
 // New opens the state in cfg.DB at its latest version.
@@ -130,7 +129,7 @@ func New(cfg Config) (*Ledger, error) {
 	if _, err := tree.Load(); err != nil {
 		return nil, fmt.Errorf("ledger: failed to load state: %w", err)
 	}
-	l := &Ledger{cfg: cfg, mods: cfg.Modules, router: r, verified: newVerifiedCache(50_000), log: cfg.Logger, tree: tree}
+	l := &Ledger{cfg: cfg, mods: cfg.Modules, router: r, txs: newTxCache(50_000), log: cfg.Logger, tree: tree}
 	if v := tree.Version(); v > 0 {
 		imm, err := tree.GetImmutable(v)
 		if err != nil {
@@ -406,36 +405,49 @@ func (l *Ledger) CheckInvariants() error {
 	return l.checkInvariants(NewContext(kv, l.ChainID(), h, time.Time{}, ModeQuery))
 }
 
-// verifiedCache remembers transactions that decoded and verified, keyed by
-// the SHA-256 of their bytes. Verification is a pure function of the bytes,
-// so a hit is exactly as good as verifying again: a transaction checked when
-// it entered the mempool is not verified again in the block.
-type verifiedCache struct {
+// txCache remembers transactions that decoded and verified, with their
+// decoded messages, keyed by the SHA-256 of their bytes. Decoding and
+// verification are pure functions of the bytes, so a hit is exactly as good
+// as doing the work again: a transaction checked when it entered the mempool
+// is not verified or decoded again on recheck, in proposals or in the block.
+type txCache struct {
 	mu   sync.Mutex
-	m    map[[32]byte]*wire.Tx
+	m    map[[32]byte]*decodedTx
 	ring [][32]byte
 	next int
 }
 
-func newVerifiedCache(n int) *verifiedCache {
-	return &verifiedCache{m: make(map[[32]byte]*wire.Tx, n), ring: make([][32]byte, n)}
+// decodedTx is a verified transaction and its decoded messages (or the
+// error decoding them gave). Message values are shared by every execution
+// of the transaction: handlers must not modify them.
+type decodedTx struct {
+	tx     *wire.Tx
+	types  []MsgType
+	msgs   []Msg
+	msgGas uint64
+	err    error
 }
 
-func (c *verifiedCache) get(h [32]byte) *wire.Tx {
+func newTxCache(n int) *txCache {
+	return &txCache{m: make(map[[32]byte]*decodedTx, n), ring: make([][32]byte, n)}
+}
+
+func (c *txCache) get(h [32]byte) *decodedTx {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[h]
 }
 
-func (c *verifiedCache) put(tx *wire.Tx) {
+func (c *txCache) put(d *decodedTx) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[tx.Hash]; ok {
+	h := d.tx.Hash
+	if _, ok := c.m[h]; ok {
 		return
 	}
 	delete(c.m, c.ring[c.next])
-	c.ring[c.next] = tx.Hash
-	c.m[tx.Hash] = tx
+	c.ring[c.next] = h
+	c.m[h] = d
 	c.next = (c.next + 1) % len(c.ring)
 }
 

@@ -1,11 +1,13 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vai-dev/vai/wire"
 )
@@ -133,14 +135,35 @@ var paramsKey = []byte("ledger/params")
 
 // GetParams reads the core parameters from the state.
 func GetParams(ctx *Context) Params {
-	var p Params
 	b := ctx.kv.Get(paramsKey)
 	if b == nil {
 		return DefaultParams()
 	}
+	return globalParams.decode(b)
+}
+
+// paramsMemo keeps the last decoded parameters with their stored bytes:
+// every transaction reads them, and they almost never change. Decoding is a
+// pure function of the bytes, so a hit equals decoding again.
+type paramsMemo struct {
+	mu  sync.Mutex
+	raw []byte
+	p   Params
+}
+
+var globalParams paramsMemo
+
+func (m *paramsMemo) decode(b []byte) Params {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.raw != nil && bytes.Equal(m.raw, b) {
+		return m.p
+	}
+	var p Params
 	if err := DecodeJSON(b, &p); err != nil {
 		panic(&StorageError{Err: fmt.Errorf("corrupt ledger params: %w", err)})
 	}
+	m.raw, m.p = bytes.Clone(b), p
 	return p
 }
 

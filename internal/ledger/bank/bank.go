@@ -106,6 +106,20 @@ func (k *Keeper) Supply(ctx *ledger.Context) uint64 {
 // Transfer moves amount from one address to another, or fails without
 // changing anything.
 func (k *Keeper) Transfer(ctx *ledger.Context, from, to wire.Address, amount uint64) error {
+	if err := k.move(ctx, from, to, amount); err != nil {
+		return err
+	}
+	if from != to {
+		ctx.Emit("transfer",
+			ledger.AI("sender", from.String()),
+			ledger.AI("recipient", to.String()),
+			ledger.A("amount", wire.UVAI(amount).String()))
+	}
+	return nil
+}
+
+// move is Transfer without the event.
+func (k *Keeper) move(ctx *ledger.Context, from, to wire.Address, amount uint64) error {
 	if amount == 0 {
 		return ErrInvalidAmount.Wrapf("amount must be positive")
 	}
@@ -123,10 +137,6 @@ func (k *Keeper) Transfer(ctx *ledger.Context, from, to wire.Address, amount uin
 	}
 	k.setBalance(ctx, from, fb-amount)
 	k.setBalance(ctx, to, nb)
-	ctx.Emit("transfer",
-		ledger.AI("sender", from.String()),
-		ledger.AI("recipient", to.String()),
-		ledger.A("amount", wire.UVAI(amount).String()))
 	return nil
 }
 
@@ -165,10 +175,13 @@ func (k *Keeper) Burn(ctx *ledger.Context, from wire.Address, amount uint64) err
 	return nil
 }
 
-// CollectFee implements ledger.FeeCollector.
+// CollectFee implements ledger.FeeCollector. The transaction's "tx" event
+// already records the fee, so it emits no transfer event.
 func (k *Keeper) CollectFee(ctx *ledger.Context, payer wire.Address, amount uint64) error {
-	return k.Transfer(ctx, payer, wire.ModuleAddress(FeePool), amount)
+	return k.move(ctx, payer, feePoolAddr, amount)
 }
+
+var feePoolAddr = wire.ModuleAddress(FeePool)
 
 // Balances walks every non-zero balance in address order.
 func (k *Keeper) Balances(ctx *ledger.Context, fn func(wire.Address, uint64) bool) {

@@ -6,6 +6,7 @@ package ledgertest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 	"time"
@@ -49,8 +50,8 @@ type Options struct {
 
 // Key returns the deterministic test key number i.
 func Key(i int) ed25519.PrivateKey {
-	seed := bytes.Repeat([]byte{byte(i + 1)}, ed25519.SeedSize)
-	seed[0] = 'v'
+	seed := bytes.Repeat([]byte{'v'}, ed25519.SeedSize)
+	binary.BigEndian.PutUint64(seed[8:], uint64(i))
 	return ed25519.NewKeyFromSeed(seed)
 }
 
