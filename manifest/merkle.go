@@ -126,8 +126,14 @@ func (t *Tree) Prove(index uint64, r Resource) (*InclusionProof, error) {
 	return &InclusionProof{Resource: r, Index: index, TreeSize: t.size, Hashes: hashes}, nil
 }
 
-// Verify checks the proof against a Merkle root.
-func (p *InclusionProof) Verify(root []byte) error {
+// Verify checks the proof against a manifest's Merkle root and number of
+// resources. Take both from a trusted record (the registration): the root
+// binds the tree only together with its size, so the proof's own TreeSize
+// is checked against treeSize rather than trusted.
+func (p *InclusionProof) Verify(root []byte, treeSize uint64) error {
+	if p.TreeSize != treeSize {
+		return fmt.Errorf("%w: proof is for a tree of %d leaves, not %d", ErrProof, p.TreeSize, treeSize)
+	}
 	h := rfc6962.DefaultHasher
 	if err := proof.VerifyInclusion(h, p.Index, p.TreeSize, h.HashLeaf(LeafData(p.Resource)), p.Hashes, root); err != nil {
 		return fmt.Errorf("%w: %v", ErrProof, err)
