@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 		Short: "Register, import, run and inspect models",
 	}
 	root.AddCommand(model)
+	root.AddCommand(newManifestCmd(g))
 	return root
 }
 
