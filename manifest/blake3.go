@@ -1,8 +1,6 @@
 package manifest
 
 import (
-	"context"
-	"io"
 	"math/bits"
 
 	"lukechampine.com/blake3/guts"
@@ -22,54 +20,62 @@ const b3Block = guts.MaxSIMD * guts.ChunkSize
 // lower it.
 var blake3PieceSize int64 = 16 << 20
 
-// blake3Span hashes the n bytes read from r, which start at chunk c0 of the
-// input. With root it returns the final node of the whole input (c0 must be
-// 0); otherwise the span must start at a multiple of its own size rounded up
-// to a power of two, and the returned node is the span's subtree root.
-func blake3Span(ctx context.Context, r io.Reader, n int64, c0 uint64, buf []byte, done func(int)) (guts.Node, error) {
-	if n == 0 {
-		return guts.CompressChunk(nil, &guts.IV, 0, 0), nil
+// b3state hashes a span of input that starts at chunk c0. For a whole
+// input c0 is 0 and node gives the root node; for a piece, c0 is a
+// multiple of the piece's size rounded up to a power of two, and node
+// gives the piece's subtree root.
+type b3state struct {
+	stack   [64][8]uint32
+	counter uint64 // chunks pushed, relative to c0; a multiple of 16
+	c0      uint64
+	last    guts.Node
+	final   bool
+	scratch [b3Block]byte
+}
+
+// write hashes p. Every p but the final one must be a multiple of b3Block
+// long; the final one (possibly empty) is the end of the span.
+func (s *b3state) write(p []byte, final bool) {
+	for len(p) > b3Block || (len(p) == b3Block && !final) {
+		s.push(guts.ChainingValue(guts.CompressBuffer((*[b3Block]byte)(p), b3Block, &guts.IV, s.c0+s.counter, 0)))
+		p = p[b3Block:]
 	}
-	var stack [64][8]uint32
-	var counter uint64 // chunks pushed, relative to c0; a multiple of 16
-	push := func(cv [8]uint32) {
-		i := 4 // a full block is a subtree of height 4
-		for counter&(1<<i) != 0 {
-			cv = guts.ChainingValue(guts.ParentNode(stack[i], cv, &guts.IV, 0))
-			i++
-		}
-		stack[i] = cv
-		counter += b3Block / guts.ChunkSize
+	if !final {
+		return
 	}
-	buf = buf[:cap(buf)]
-	readSize := len(buf) - b3Block // keep one block of slack for the last, partial block
-	var last guts.Node
-	for remaining := n; remaining > 0; {
-		if err := ctx.Err(); err != nil {
-			return last, err
-		}
-		k := int(min(remaining, int64(readSize)))
-		if _, err := io.ReadFull(r, buf[:k]); err != nil {
-			return last, err
-		}
-		remaining -= int64(k)
-		for off := 0; off < k; off += b3Block {
-			blen := min(b3Block, k-off)
-			blk := (*[b3Block]byte)(buf[off : off+b3Block])
-			if remaining == 0 && off+blen == k {
-				last = guts.CompressBuffer(blk, blen, &guts.IV, c0+counter, 0)
-			} else {
-				push(guts.ChainingValue(guts.CompressBuffer(blk, b3Block, &guts.IV, c0+counter, 0)))
-			}
-		}
-		done(k)
+	// The last block stays uncompressed so that the root flag can go on it.
+	switch {
+	case len(p) == 0 && s.counter == 0:
+		s.last = guts.CompressChunk(nil, &guts.IV, 0, 0) // empty input
+	case len(p) == 0:
+		panic("manifest: b3state: empty final write after data") // callers end with data
+	default:
+		n := copy(s.scratch[:], p) // CompressBuffer takes a full-size array
+		s.last = guts.CompressBuffer(&s.scratch, n, &guts.IV, s.c0+s.counter, 0)
 	}
-	for i := bits.TrailingZeros64(counter); i < bits.Len64(counter); i++ {
-		if counter&(1<<i) != 0 {
-			last = guts.ParentNode(stack[i], guts.ChainingValue(last), &guts.IV, 0)
+	s.final = true
+}
+
+func (s *b3state) push(cv [8]uint32) {
+	i := 4 // a full block is a subtree of height 4
+	for s.counter&(1<<i) != 0 {
+		cv = guts.ChainingValue(guts.ParentNode(s.stack[i], cv, &guts.IV, 0))
+		i++
+	}
+	s.stack[i] = cv
+	s.counter += b3Block / guts.ChunkSize
+}
+
+// node merges the pending subtrees from the smallest up, which builds
+// BLAKE3's left-balanced tree, and returns its root node.
+func (s *b3state) node() guts.Node {
+	n := s.last
+	for i := bits.TrailingZeros64(s.counter); i < bits.Len64(s.counter); i++ {
+		if s.counter&(1<<i) != 0 {
+			n = guts.ParentNode(s.stack[i], guts.ChainingValue(n), &guts.IV, 0)
 		}
 	}
-	return last, nil
+	return n
 }
 
 // blake3Root returns the digest of the input whose root node is n.

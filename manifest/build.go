@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -62,8 +63,9 @@ type Result struct {
 	CacheErr error
 }
 
-// readSize is how much a worker reads at a time. Workers hold one buffer
-// each, so memory is bounded by Workers × readSize whatever the model size.
+// readSize is how much a worker hashes at a time. Workers hold one
+// buffer or mapping window each, so memory is bounded by Workers ×
+// mapWindow whatever the model size.
 const readSize = 1 << 20
 
 // racyWindow: a file modified less than this long before a build started
@@ -333,16 +335,19 @@ func startProgress(fn func(done, total int64), done *atomic.Int64, total int64) 
 type worker struct {
 	buf  []byte
 	h    hash.Hash // SHA-256 or BLAKE2b; nil for BLAKE3
+	b3   *b3state
 	done *atomic.Int64
 }
 
 func newWorker(h Hash, done *atomic.Int64) *worker {
-	w := &worker{buf: make([]byte, readSize, readSize+b3Block), done: done}
+	w := &worker{done: done}
 	switch h {
 	case SHA256:
 		w.h = sha256.New()
 	case BLAKE2b:
 		w.h, _ = blake2b.New512(nil)
+	case BLAKE3:
+		w.b3 = new(b3state)
 	}
 	return w
 }
@@ -375,7 +380,7 @@ func (w *worker) do(ctx context.Context, u unit) error {
 
 // hash hashes one unit, checking the file against the walk's stat before
 // and after reading.
-func (w *worker) hash(ctx context.Context, u unit) error {
+func (w *worker) hash(ctx context.Context, u unit) (err error) {
 	f, err := os.Open(u.t.entry.path)
 	if err != nil {
 		return unwrapPathErr(err)
@@ -384,43 +389,100 @@ func (w *worker) hash(ctx context.Context, u unit) error {
 	if err := w.check(f, u.t.entry.stat); err != nil {
 		return err
 	}
-	r := io.NewSectionReader(f, u.off, u.n)
-	progress := func(n int) {
-		w.done.Add(int64(n))
-		if testHookRead != nil {
-			testHookRead(u.t.entry.rel)
+	if w.b3 != nil {
+		*w.b3 = b3state{c0: uint64(u.off / guts.ChunkSize)}
+		if err := w.stream(ctx, f, u, w.b3.write); err != nil {
+			return err
 		}
-	}
-	switch {
-	case u.kind == blake3Part:
-		n, err := blake3Span(ctx, r, u.n, uint64(u.off/guts.ChunkSize), w.buf, progress)
-		if err != nil {
-			return readErr(err)
+		if u.kind == blake3Part {
+			u.t.cvs[u.idx] = guts.ChainingValue(w.b3.node())
+		} else {
+			u.t.digests[u.idx] = blake3Root(w.b3.node())
 		}
-		u.t.cvs[u.idx] = guts.ChainingValue(n)
-	case w.h == nil: // BLAKE3, whole file
-		n, err := blake3Span(ctx, r, u.n, 0, w.buf, progress)
-		if err != nil {
-			return readErr(err)
-		}
-		u.t.digests[u.idx] = blake3Root(n)
-	default:
+	} else {
 		w.h.Reset()
-		for remaining := u.n; remaining > 0; {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			k := int(min(remaining, int64(readSize)))
-			if _, err := io.ReadFull(r, w.buf[:k]); err != nil {
-				return readErr(err)
-			}
-			w.h.Write(w.buf[:k])
-			remaining -= int64(k)
-			progress(k)
+		if err := w.stream(ctx, f, u, func(p []byte, _ bool) { w.h.Write(p) }); err != nil {
+			return err
 		}
 		u.t.digests[u.idx] = w.h.Sum(nil)
 	}
 	return w.check(f, u.t.entry.stat)
+}
+
+// mapWindow is how much of a file a worker maps at a time, and readSize
+// how much it hashes between progress reports and cancellation checks.
+const mapWindow = 16 << 20
+
+// useMmap can be turned off by tests to cover the read path.
+var useMmap = true
+
+// stream feeds the unit's bytes to consume in slices of readSize (a
+// multiple of b3Block), the last one with final set. It hashes from a
+// memory mapping where it can and reads into the worker's buffer where it
+// cannot, so memory stays bounded by one window per worker either way.
+func (w *worker) stream(ctx context.Context, f *os.File, u unit, consume func(p []byte, final bool)) (err error) {
+	if u.n == 0 {
+		consume(nil, true)
+		return nil
+	}
+	// A file truncated under a mapping faults on access; make that an
+	// error of this file rather than a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// A memory fault panics with a runtime.Error that has Addr.
+			if _, ok := r.(interface{ Addr() uintptr }); ok {
+				err = ErrChanged
+				return
+			}
+			panic(r)
+		}
+	}()
+	feed := func(p []byte, endOfUnit bool) error {
+		for len(p) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := min(len(p), readSize)
+			consume(p[:k], endOfUnit && k == len(p))
+			p = p[k:]
+			w.done.Add(int64(k))
+			if testHookRead != nil {
+				testHookRead(u.t.entry.rel)
+			}
+		}
+		return nil
+	}
+	end := u.off + u.n
+	for off := u.off; off < end; {
+		k := min(int64(mapWindow), end-off)
+		if data, unmap, err := mapRange(f, off, k); useMmap && err == nil {
+			err := feed(data, off+k == end)
+			unmap()
+			if err != nil {
+				return err
+			}
+		} else {
+			if err == nil {
+				unmap()
+			}
+			if w.buf == nil {
+				w.buf = make([]byte, readSize)
+			}
+			for i := int64(0); i < k; {
+				m := int(min(int64(readSize), k-i))
+				if _, err := io.ReadFull(io.NewSectionReader(f, off+i, int64(m)), w.buf[:m]); err != nil {
+					return readErr(err)
+				}
+				if err := feed(w.buf[:m], off+i+int64(m) == end); err != nil {
+					return err
+				}
+				i += int64(m)
+			}
+		}
+		off += k
+	}
+	return nil
 }
 
 func (w *worker) check(f *os.File, want fileStat) error {

@@ -22,3 +22,9 @@ func SetBlake3PieceSize(n int64) (restore func()) {
 }
 
 var ComparePaths = comparePaths
+
+func SetMmap(on bool) (restore func()) {
+	old := useMmap
+	useMmap = on
+	return func() { useMmap = old }
+}
