@@ -3,7 +3,7 @@
 //
 // Put adds blobs with the parameters that make kubo's CID the one cas.Sum
 // computes (cid-version=1, raw leaves, 256 KiB chunks, SHA-256) and pins
-// them. It computes the CID itself as it streams, and fails if kubo
+// them once complete; Has reports pinned blobs. It computes the CID itself as it streams, and fails if kubo
 // answers with another one (a node configured with other import defaults,
 // such as Import.UnixFSFileMaxLinks), so CIDs agree across backends. Get
 // verifies what kubo returns against the CID, so the node need not be
@@ -75,7 +75,7 @@ var addParams = url.Values{
 	"raw-leaves":  {"true"},
 	"chunker":     {fmt.Sprintf("size-%d", cas.ChunkSize)},
 	"hash":        {"sha2-256"},
-	"pin":         {"true"},
+	"pin":         {"false"}, // pinned once the CID is checked (see Put)
 	"progress":    {"false"},
 	"quieter":     {"true"},
 }
@@ -118,6 +118,12 @@ func (s *Store) Put(ctx context.Context, r io.Reader) (cid.Cid, error) {
 	if want := h.CID(); !got.Equals(want) {
 		return cid.Undef, fmt.Errorf("kubo stored the blob as %s but its CID is %s: the node's import settings differ from cas.Sum's", got, want)
 	}
+	// Pin only now: kubo adds whatever arrived of an interrupted upload, so
+	// pinning in the add itself would keep partial blobs. Unpinned blocks
+	// are garbage that kubo's GC removes.
+	if err := s.call(ctx, "pin/add", url.Values{"arg": {got.String()}, "recursive": {"true"}}, &struct{}{}); err != nil {
+		return cid.Undef, fmt.Errorf("failed to pin blob in kubo: %w", err)
+	}
 	return got, nil
 }
 
@@ -134,21 +140,22 @@ func (s *Store) Get(ctx context.Context, c cid.Cid) (io.ReadCloser, error) {
 	return readCloser{cas.VerifyReader(streamErr{resp}, c), resp.Body}, nil
 }
 
-// Has implements cas.Store. It looks at the node's own blocks only.
+// Has implements cas.Store: a blob is stored when the node pins it
+// recursively, as Put does. Blocks the node merely caches do not count.
 func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	c, err := cas.Normalize(c)
 	if err != nil {
 		return false, err
 	}
-	v := url.Values{"arg": {"/ipfs/" + c.String()}, "with-local": {"true"}, "offline": {"true"}}
-	var out struct{ Local bool }
-	if err := s.call(ctx, "files/stat", v, &out); err != nil {
-		if errors.Is(err, cas.ErrNotFound) {
+	v := url.Values{"arg": {c.String()}, "type": {"recursive"}, "offline": {"true"}}
+	var out struct{ Keys map[string]any }
+	if err := s.call(ctx, "pin/ls", v, &out); err != nil {
+		if errors.Is(err, cas.ErrNotFound) || strings.Contains(err.Error(), "not pinned") {
 			return false, nil
 		}
 		return false, err
 	}
-	return out.Local, nil
+	return len(out.Keys) > 0, nil
 }
 
 // Stat implements cas.Store.
