@@ -26,7 +26,6 @@ func newManifestCmd(g *globalFlags) *cobra.Command {
 		noGitIgnores  bool
 		allowSymlinks bool
 		noCache       bool
-		output        string
 		outFile       string
 	)
 	cmd := &cobra.Command{
@@ -52,6 +51,9 @@ unless --no-cache.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := args[0]
+			// Read through the flag set so that a global --output, if the
+			// root defines one, serves as well as the local flag below.
+			output, _ := cmd.Flags().GetString("output")
 			h, err := manifest.ParseHash(hashName)
 			if err != nil {
 				return err
@@ -145,7 +147,7 @@ unless --no-cache.`,
 	f.BoolVar(&noGitIgnores, "no-ignore-git-paths", false, "hash .git, .gitattributes, .github and .gitignore too")
 	f.BoolVar(&allowSymlinks, "allow-symlinks", false, "hash file symlinks' targets under the link's name, skip directory symlinks")
 	f.BoolVar(&noCache, "no-cache", false, "hash every file, ignoring the cache in <home>/cache/manifest")
-	f.StringVar(&output, "output", "text", "output format: text or json")
+	f.String("output", "text", "output format: text or json")
 	f.StringVarP(&outFile, "out", "o", "", "also write the statement to `FILE`")
 	return cmd
 }
