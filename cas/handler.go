@@ -89,11 +89,36 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	if _, err := io.Copy(w, rc); err != nil {
+	if err := copyVerified(w, rc); err != nil {
 		if r.Context().Err() == nil {
 			h.cfg.Logger.Error("failed to send blob", "cid", c.String(), "err", err)
 		}
 		panic(http.ErrAbortHandler) // the status is sent; only an abort tells the client
+	}
+}
+
+// copyVerified copies a verifying reader to w, holding back the last bytes
+// read until the reader reaches a clean EOF. The verdict comes only at the
+// end, and with Content-Length sent, a client that got every byte would
+// take the response as complete even if the handler then aborted.
+func copyVerified(w io.Writer, r io.Reader) error {
+	buf := make([]byte, 64<<10)
+	held := make([]byte, 0, len(buf))
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(held); werr != nil {
+				return werr
+			}
+			held = append(held[:0], buf[:n]...)
+		}
+		if err == io.EOF {
+			_, werr := w.Write(held)
+			return werr
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -105,5 +108,36 @@ func TestHandlerTooLargeChunked(t *testing.T) {
 	c, _, _ := cas.Sum(bytes.NewReader(data[:1000]))
 	if ok, _ := s.Has(context.Background(), c); ok {
 		t.Error("the truncated upload was stored")
+	}
+}
+
+// TestHandlerAbortsCorruptBlob: a stored blob that fails verification
+// while it is sent must not reach the client as a complete 200 response.
+func TestHandlerAbortsCorruptBlob(t *testing.T) {
+	dir := t.TempDir()
+	s, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(cas.NewHandler(s, cas.HandlerConfig{Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	data := castest.Random(3*cas.ChunkSize, 5)
+	c, err := s.Put(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.String()
+	p := filepath.Join(dir, "blobs", k[len(k)-3:len(k)-1], k)
+	data[len(data)-1] ^= 1
+	os.Chmod(p, 0o644)
+	os.WriteFile(p, data, 0o644)
+
+	resp, err := http.Get(srv.URL + "/blobs/" + k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("the client read a corrupted blob to the end without an error")
 	}
 }
