@@ -71,13 +71,13 @@ t_vai_sha=$(best vai_sha)
 
 # Incremental: fill the cache, change one 1 MiB file, hash again.
 vai_cached >/dev/null
-victim=$(find "$data/data" -name 'shard-*.bin' | head -1)
+victim=$(find "$data/data" -name 'shard-*.bin' -print -quit)
 head -c $((1 << 20)) /dev/urandom >"$victim"
 t_incr=$(ms vai_cached)
 
 cat <<REPORT
 machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM
-tools: $(go version | cut -d' ' -f3), $(b3sum --version), $(sha256sum --version | head -1)
+tools: $(go version | cut -d' ' -f3), $(b3sum --version), $(sha256sum --version | sed -n 1p)
 data: $files files, $bytes bytes (one file of 3/4, the rest 1 MiB and 64 KiB files); page-cached; best of $runs
 
 | what | time (ms) | GB/s | ratio (reference time / vai time) |
