@@ -288,3 +288,22 @@ func TestResultCounts(t *testing.T) {
 		t.Errorf("Files() = %s (empty files have no shard)", got)
 	}
 }
+
+func TestSerializationConfigReproduces(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "w"), "weights")
+	writeFile(t, filepath.Join(dir, ".gitignore"), "x")
+	writeFile(t, filepath.Join(dir, "logs", "l"), "log")
+	for _, cfg := range []manifest.Config{
+		{},
+		{IncludeGitPaths: true},
+		{Hash: manifest.BLAKE2b, ShardSize: 3, IgnorePaths: []string{"logs"}},
+		{Hash: manifest.BLAKE3, AllowSymlinks: true},
+	} {
+		want := build(t, dir, cfg).Manifest
+		got := build(t, dir, want.Serialization.Config()).Manifest
+		if got.Identity() != want.Identity() {
+			t.Errorf("%+v: rebuilding with Serialization.Config() changed the identity", cfg)
+		}
+	}
+}

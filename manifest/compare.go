@@ -69,3 +69,21 @@ func orderedKeys(m map[string][]Resource) []string {
 	slices.SortFunc(keys, comparePaths)
 	return keys
 }
+
+// Config returns the configuration that hashes a model the way s records,
+// so that a model can be checked against a manifest: Build with
+// want.Serialization.Config() and Compare. The recorded ignore paths
+// already hold the git paths when they were ignored, so they are passed as
+// they are.
+func (s Serialization) Config() Config {
+	cfg := Config{
+		Hash:            s.HashType,
+		AllowSymlinks:   s.AllowSymlinks,
+		IgnorePaths:     append([]string(nil), s.IgnorePaths...),
+		IncludeGitPaths: true,
+	}
+	if s.Method == Shards {
+		cfg.ShardSize = s.ShardSize
+	}
+	return cfg
+}
