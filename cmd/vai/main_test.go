@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("RPCPORT", strconv.Itoa(base+1))
 			env.Setenv("APIPORT", strconv.Itoa(base+5))
 			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("VAI_HOME", "")
+			env.Setenv("VAI_HOME", filepath.Join(env.WorkDir, ".vai"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

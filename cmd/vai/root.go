@@ -33,7 +33,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.home, "home", "", "vai home directory (default $VAI_HOME or ~/.vai)")
-	root.PersistentFlags().StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	root.PersistentFlags().StringVar(&g.output, "output", "text", "output format: text or json")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 		if g.output != "text" && g.output != "json" {
@@ -48,7 +48,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 	root.AddCommand(
 		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
 		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g),
-		model,
+		newManifestCmd(g), model,
 	)
 	return root
 }
