@@ -62,6 +62,25 @@ type result struct {
 	p50, p99   time.Duration
 	rssMB      float64
 	diskPerM   float64 // MB per million committed txs
+	// CPU time per committed transaction in the burst, of the nodes (all of
+	// them) and of this load generator: a measure contention cannot skew.
+	nodeCPU, clientCPU time.Duration
+}
+
+// started are the node processes, killed if the benchmark dies.
+var (
+	startedMu sync.Mutex
+	started   []*exec.Cmd
+)
+
+// fatal stops every node this run started and exits.
+func fatal(format string, args ...any) {
+	startedMu.Lock()
+	for _, p := range started {
+		p.Process.Kill()
+	}
+	startedMu.Unlock()
+	log.Fatalf(format, args...)
 }
 
 func main() {
@@ -72,7 +91,7 @@ func main() {
 	}
 	work, err := os.MkdirTemp("", "vai-tps-")
 	if err != nil {
-		log.Fatal(err)
+		fatal("%v", err)
 	}
 	if !*keep {
 		defer os.RemoveAll(work)
@@ -87,7 +106,7 @@ func main() {
 	for _, vs := range strings.Split(*validators, ",") {
 		v, err := strconv.Atoi(vs)
 		if err != nil {
-			log.Fatalf("-validators: %v", err)
+			fatal("-validators: %v", err)
 		}
 		results = append(results, run(work, vaiBin, "vai", v))
 		if *kvstore && (v == 1 || v == 4) {
@@ -95,10 +114,11 @@ func main() {
 		}
 	}
 	fmt.Println()
-	fmt.Printf("%-8s %4s %9s %10s %9s %9s %8s %12s\n", "app", "vals", "committed", "tx/s", "p50", "p99", "RSS MB", "disk MB/Mtx")
+	fmt.Printf("%-8s %4s %9s %8s %9s %9s %11s %11s %7s %12s\n", "app", "vals", "committed", "tx/s", "p50", "p99", "node µs/tx", "load µs/tx", "RSS MB", "disk MB/Mtx")
 	for _, r := range results {
-		fmt.Printf("%-8s %4d %9d %10.0f %9s %9s %8.0f %12.0f\n", r.name, r.validators, r.committed, r.tps,
-			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.rssMB, r.diskPerM)
+		fmt.Printf("%-8s %4d %9d %8.0f %9s %9s %11.1f %11.1f %7.0f %12.0f\n", r.name, r.validators, r.committed, r.tps,
+			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond),
+			float64(r.nodeCPU.Nanoseconds())/1e3, float64(r.clientCPU.Nanoseconds())/1e3, r.rssMB, r.diskPerM)
 	}
 	for _, r := range results {
 		if r.name != "vai" {
@@ -117,7 +137,7 @@ func buildBin(dir, name, pkg string) string {
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		log.Fatalf("build %s: %v", pkg, err)
+		fatal("build %s: %v", pkg, err)
 	}
 	return out
 }
@@ -148,7 +168,7 @@ func freeBase(n int) int {
 			return base
 		}
 	}
-	log.Fatal("no free ports")
+	fatal("no free ports")
 	return 0
 }
 
@@ -179,12 +199,12 @@ func run(work, bin, app string, v int) result {
 		bal = append(bal, bank.GenesisBalance{Address: wire.AddressFromPubKey(k.Public().(ed25519.PublicKey)), Amount: wire.UVAI(1_000_000_000)})
 	}
 	if err := node.Testnet(node.TestnetOptions{Out: dir, Validators: v, ChainID: "bench", BasePort: base, Balances: bal}); err != nil {
-		log.Fatal(err)
+		fatal("%v", err)
 	}
 	if *cpuProfile != "" && app == "vai" {
 		c, err := node.LoadCometConfig(node.TestnetHome(dir, 0))
 		if err != nil {
-			log.Fatal(err)
+			fatal("%v", err)
 		}
 		c.RPC.PprofListenAddress = fmt.Sprintf("127.0.0.1:%d", base+9)
 		cmtcfg.WriteConfigFile(filepath.Join(node.TestnetHome(dir, 0), "config", "config.toml"), c)
@@ -202,9 +222,12 @@ func run(work, bin, app string, v int) result {
 		logf, _ := os.Create(filepath.Join(home, "node.log"))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
-			log.Fatal(err)
+			fatal("%v", err)
 		}
 		procs = append(procs, cmd)
+		startedMu.Lock()
+		started = append(started, cmd)
+		startedMu.Unlock()
 		rpcs = append(rpcs, fmt.Sprintf("http://127.0.0.1:%d", node.TestnetPorts(base, i).RPC))
 	}
 	defer func() {
@@ -230,7 +253,7 @@ func run(work, bin, app string, v int) result {
 		m, _ := wire.NewMsg("bank/send", bank.MsgSend{To: sink, Amount: wire.UVAI(1)})
 		env, err := wire.Sign(&wire.Body{ChainID: "bench", Sequence: uint64(i % perSender), Fee: wire.UVAI(1000), Msgs: []wire.Msg{m}}, k)
 		if err != nil {
-			log.Fatal(err)
+			fatal("%v", err)
 		}
 		txs = append(txs, env)
 	}
@@ -251,13 +274,22 @@ func run(work, bin, app string, v int) result {
 			}
 		}()
 	}
+	nodeCPU0, clientCPU0 := procsCPU(procs), selfCPU()
 	tp := load(rpcs, burst, 0)
+	nodeCPU, clientCPU := procsCPU(procs)-nodeCPU0, selfCPU()-clientCPU0
+	if tp.committed > 0 {
+		res.nodeCPU, res.clientCPU = nodeCPU/time.Duration(tp.committed), clientCPU/time.Duration(tp.committed)
+	}
+	if f := tp.failed(); f > 0 {
+		log.Printf("  %d transactions failed in blocks", f)
+		tp.committed -= f
+	}
 	if profDone != nil {
 		<-profDone
 	}
 	res.committed, res.seconds = tp.committed, tp.seconds
 	res.tps = float64(tp.committed) / tp.seconds
-	fmt.Printf("  %d committed in %.2fs: %.0f tx/s\n", tp.committed, tp.seconds, res.tps)
+	fmt.Printf("  %d committed in %.2fs: %.0f tx/s; CPU per tx: nodes %s, load generator %s\n", tp.committed, tp.seconds, res.tps, res.nodeCPU, res.clientCPU)
 	fmt.Printf("%s, %d validator(s): latency at %d tx/s for %ds…\n", app, v, *paceRate, *paceSecs)
 	lat := load(rpcs, paced, *paceRate)
 	res.p50, res.p99 = lat.p50, lat.p99
@@ -285,7 +317,7 @@ func interleave(txs [][]byte, per int) [][]byte {
 func waitReady(rpc string) {
 	c, err := rpchttp.New(rpc, "/websocket")
 	if err != nil {
-		log.Fatal(err)
+		fatal("%v", err)
 	}
 	for range 600 {
 		st, err := c.Status(context.Background())
@@ -294,13 +326,31 @@ func waitReady(rpc string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	log.Fatalf("node %s not ready", rpc)
+	fatal("node %s not ready", rpc)
 }
 
 type loadResult struct {
 	committed int
 	seconds   float64
 	p50, p99  time.Duration
+	heights   []int64
+	rpc       string
+}
+
+// failed counts the transactions that failed in the loaded blocks. It runs
+// after the measurement: encoding results is costly for a node and not
+// part of committing.
+func (r loadResult) failed() int {
+	c, _ := rpchttp.New(r.rpc, "/websocket")
+	n := 0
+	for _, h := range r.heights {
+		for _, tx := range fetchResults(c, h).TxsResults {
+			if tx.Code != 0 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // load submits txs with broadcast_tx_sync from the workers (round robin over
@@ -315,7 +365,7 @@ func load(rpcs []string, txs [][]byte, rate int) loadResult {
 	c0, _ := rpchttp.New(rpcs[0], "/websocket")
 	st, err := c0.Status(context.Background())
 	if err != nil {
-		log.Fatal(err)
+		fatal("%v", err)
 	}
 	startHeight := st.SyncInfo.LatestBlockHeight
 	start := time.Now()
@@ -328,7 +378,7 @@ func load(rpcs []string, txs [][]byte, rate int) loadResult {
 			defer wg.Done()
 			c, err := rpchttp.New(rpcs[w%len(rpcs)], "/websocket")
 			if err != nil {
-				log.Fatal(err)
+				fatal("%v", err)
 			}
 			for {
 				i := int(next.Add(1) - 1)
@@ -405,17 +455,7 @@ func load(rpcs []string, txs [][]byte, rate int) loadResult {
 			}
 		}
 	}
-	// Results are checked after the measurement: encoding them is costly
-	// for the node and not part of committing.
-	for _, h := range heights {
-		br := fetchResults(c0, h)
-		for _, tx := range br.TxsResults {
-			if tx.Code != 0 {
-				committed--
-			}
-		}
-	}
-	r := loadResult{committed: committed, seconds: lastCommit.Sub(start).Seconds()}
+	r := loadResult{committed: committed, seconds: lastCommit.Sub(start).Seconds(), heights: heights, rpc: rpcs[0]}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
@@ -433,7 +473,7 @@ func fetchBlock(c *rpchttp.HTTP, h int64) *ctypes.ResultBlock {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Fatalf("block %d: %v", h, err)
+	fatal("block %d: %v", h, err)
 	return nil
 }
 
@@ -448,8 +488,33 @@ func fetchResults(c *rpchttp.HTTP, h int64) *ctypes.ResultBlockResults {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Fatalf("results of block %d: %v", h, err)
+	fatal("results of block %d: %v", h, err)
 	return nil
+}
+
+// procsCPU is the user+system CPU time the processes have used so far.
+func procsCPU(procs []*exec.Cmd) time.Duration {
+	var total time.Duration
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which may hold spaces): state is
+		// field 3, utime 14 and stime 15.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+	return total
+}
+
+// selfCPU is this process's CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSS is a process's peak resident memory in MB.

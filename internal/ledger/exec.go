@@ -59,6 +59,16 @@ func (l *Ledger) decodeMsgs(tx *wire.Tx) ([]MsgType, []Msg, uint64, error) {
 	return types, msgs, gas, nil
 }
 
+// Preverify decodes and verifies a transaction into the cache, so that
+// CheckTx, proposals and the block find it done. It is safe to call from
+// many goroutines at once; a transaction that fails is left for CheckTx to
+// report.
+func (l *Ledger) Preverify(raw []byte) {
+	if len(raw) <= wire.MaxTxBytes {
+		l.decodeTx(raw, wire.MaxTxBytes)
+	}
+}
+
 // wireError maps a wire error to its ledger code, keeping the detail.
 func wireError(err error) error {
 	for _, m := range []struct {

@@ -129,7 +129,7 @@ func New(cfg Config) (*Ledger, error) {
 	if _, err := tree.Load(); err != nil {
 		return nil, fmt.Errorf("ledger: failed to load state: %w", err)
 	}
-	l := &Ledger{cfg: cfg, mods: cfg.Modules, router: r, txs: newTxCache(50_000), log: cfg.Logger, tree: tree}
+	l := &Ledger{cfg: cfg, mods: cfg.Modules, router: r, txs: newTxCache(60_000), log: cfg.Logger, tree: tree}
 	if v := tree.Version(); v > 0 {
 		imm, err := tree.GetImmutable(v)
 		if err != nil {

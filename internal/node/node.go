@@ -18,7 +18,6 @@ import (
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
-	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/rpc/client/local"
 
 	"github.com/vai-dev/vai/client"
@@ -102,7 +101,7 @@ func New(o Options) (*Node, error) {
 	}
 	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
 	cn, err := nm.NewNode(cc, pv, nodeKey,
-		proxy.NewConnSyncLocalClientCreator(abci.New(a.Ledger)),
+		abci.ClientCreator(abci.New(a.Ledger)),
 		nm.DefaultGenesisDocProviderFunc(cc),
 		n.openDB,
 		nm.DefaultMetricsProvider(cc.Instrumentation),

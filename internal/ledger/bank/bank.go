@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"strings"
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/wire"
@@ -111,7 +110,7 @@ func (k *Keeper) Transfer(ctx *ledger.Context, from, to wire.Address, amount uin
 	}
 	if from != to {
 		ctx.Emit("transfer",
-			ledger.AI("sender", from.String()),
+			ledger.A("sender", from.String()),
 			ledger.AI("recipient", to.String()),
 			ledger.A("amount", wire.UVAI(amount).String()))
 	}
@@ -171,7 +170,7 @@ func (k *Keeper) Burn(ctx *ledger.Context, from wire.Address, amount uint64) err
 	}
 	k.setBalance(ctx, from, b-amount)
 	ctx.Store(Name).Set([]byte(supplyKey), ledger.PutUint64(k.Supply(ctx)-amount))
-	ctx.Emit("burn", ledger.AI("sender", from.String()), ledger.A("amount", wire.UVAI(amount).String()))
+	ctx.Emit("burn", ledger.A("sender", from.String()), ledger.A("amount", wire.UVAI(amount).String()))
 	return nil
 }
 
@@ -185,7 +184,12 @@ var feePoolAddr = wire.ModuleAddress(FeePool)
 
 // Balances walks every non-zero balance in address order.
 func (k *Keeper) Balances(ctx *ledger.Context, fn func(wire.Address, uint64) bool) {
-	it := ctx.Store(Name).Iterator([]byte(balancePrefix), ledger.PrefixEnd([]byte(balancePrefix)))
+	k.balancesFrom(ctx, []byte(balancePrefix), fn)
+}
+
+// balancesFrom walks the balances from state key start (within the prefix).
+func (k *Keeper) balancesFrom(ctx *ledger.Context, start []byte, fn func(wire.Address, uint64) bool) {
+	it := ctx.Store(Name).Iterator(start, ledger.PrefixEnd([]byte(balancePrefix)))
 	defer it.Close()
 	for ; it.Valid(); it.Next() {
 		var a wire.Address
@@ -388,10 +392,11 @@ func (m *Module) Query(ctx *ledger.Context, path string, req []byte) (any, error
 			r.Limit = 100
 		}
 		out := []BalanceResponse{}
-		m.Balances(ctx, func(a wire.Address, amt uint64) bool {
-			if r.StartAfter != nil && strings.Compare(string(a[:]), string(r.StartAfter[:])) <= 0 {
-				return true
-			}
+		start := []byte(balancePrefix)
+		if r.StartAfter != nil {
+			start = append(balKey(*r.StartAfter), 0) // the first key after it
+		}
+		m.balancesFrom(ctx, start, func(a wire.Address, amt uint64) bool {
 			out = append(out, BalanceResponse{Address: a, Amount: wire.UVAI(amt)})
 			return len(out) < r.Limit
 		})
