@@ -45,10 +45,11 @@ var (
 	nTxs       = flag.Int("txs", 40000, "transactions per throughput run")
 	validators = flag.String("validators", "1,4", "validator counts to run vai with")
 	kvstore    = flag.Bool("kvstore", true, "also run CometBFT's kvstore with the same load")
-	workers    = flag.Int("workers", 64, "concurrent RPC clients")
+	workers    = flag.Int("workers", 256, "concurrent RPC clients")
 	paceRate   = flag.Int("latency-rate", 500, "tx/s of the paced run that measures latency")
 	paceSecs   = flag.Int("latency-secs", 8, "seconds of the paced run")
 	keep       = flag.Bool("keep", false, "keep the node homes")
+	kvPad      = flag.Int("kvstore-pad", 0, "pad kvstore transactions by this many bytes (to compare at equal size)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of vai's first node during the burst to this file")
 )
 
@@ -111,6 +112,15 @@ func main() {
 		results = append(results, run(work, vaiBin, "vai", v))
 		if *kvstore && (v == 1 || v == 4) {
 			results = append(results, run(work, cmtBin, "kvstore", v))
+			if v == 1 {
+				// kvstore again with transactions as long as vai's
+				// signed transfers: the cost of the protocol alone.
+				*kvPad = vaiTxBytes - kvTxBytes
+				r := run(work, cmtBin, "kvstore", v)
+				r.name = "kvstore=" // same size as vai's
+				results = append(results, r)
+				*kvPad = 0
+			}
 		}
 	}
 	fmt.Println()
@@ -125,8 +135,14 @@ func main() {
 			continue
 		}
 		for _, k := range results {
-			if k.name == "kvstore" && k.validators == r.validators {
+			if k.validators != r.validators {
+				continue
+			}
+			switch k.name {
+			case "kvstore":
 				fmt.Printf("vai/kvstore, %d validator(s): %.2f\n", r.validators, r.tps/k.tps)
+			case "kvstore=":
+				fmt.Printf("vai/kvstore with transactions of vai's size (%d bytes), %d validator(s): %.2f\n", vaiTxBytes, r.validators, r.tps/k.tps)
 			}
 		}
 	}
@@ -187,6 +203,9 @@ func keys(n int) []ed25519.PrivateKey {
 
 const perSender = 48
 
+// Sizes of the generated transactions, set by run.
+var vaiTxBytes, kvTxBytes int
+
 // run starts a network of v validators of app (vai or kvstore), loads it
 // and measures it.
 func run(work, bin, app string, v int) result {
@@ -246,7 +265,7 @@ func run(work, bin, app string, v int) result {
 	sink := wire.ModuleAddress("bench-sink")
 	for i := range total {
 		if app == "kvstore" {
-			txs = append(txs, []byte(fmt.Sprintf("bench%08d=%032d", i, i)))
+			txs = append(txs, []byte(fmt.Sprintf("bench%08d=%032d%s", i, i, strings.Repeat("x", *kvPad))))
 			continue
 		}
 		k := senders[i/perSender]
@@ -257,12 +276,17 @@ func run(work, bin, app string, v int) result {
 		}
 		txs = append(txs, env)
 	}
+	if app == "vai" {
+		vaiTxBytes = len(txs[0])
+	} else if *kvPad == 0 {
+		kvTxBytes = len(txs[0])
+	}
 	// Interleave senders so each RPC worker spreads over many accounts.
 	burst := interleave(txs[:*nTxs], perSender)
 	paced := txs[*nTxs:]
 
 	res := result{name: app, validators: v, txs: len(burst)}
-	fmt.Printf("%s, %d validator(s): %d txs as fast as %d clients can submit…\n", app, v, len(burst), *workers)
+	fmt.Printf("%s, %d validator(s): %d txs of %d bytes as fast as %d clients can submit…\n", app, v, len(burst), len(burst[0]), *workers)
 	var profDone chan struct{}
 	if *cpuProfile != "" && app == "vai" {
 		profDone = make(chan struct{})
