@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		Use:   "model",
 		Short: "Register, import, run and inspect models",
 	}
+	addModelRuntimeCommands(model, g)
 	root.AddCommand(model)
 	return root
 }

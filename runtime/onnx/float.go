@@ -69,7 +69,7 @@ func floatLayer(l Layer, in, out vairt.Shape, x []float32) []float32 {
 		for o := range l.Out {
 			acc := float64(l.B[o])
 			for i, w := range l.W[o*l.In : (o+1)*l.In] {
-				acc += float64(w) * float64(x[i])
+				acc += float64(float64(w) * float64(x[i])) // no FMA: import must be reproducible
 			}
 			y[o] = relu(float32(acc), l.Relu)
 		}
@@ -90,7 +90,7 @@ func floatLayer(l Layer, in, out vairt.Shape, x []float32) []float32 {
 								if ix < 0 || ix >= W {
 									continue
 								}
-								acc += float64(l.W[((oc*l.InC+ic)*l.KH+ky)*l.KW+kx]) * float64(x[(ic*H+iy)*W+ix])
+								acc += float64(float64(l.W[((oc*l.InC+ic)*l.KH+ky)*l.KW+kx]) * float64(x[(ic*H+iy)*W+ix]))
 							}
 						}
 					}

@@ -760,7 +760,7 @@ func (l *lowering) batchNorm(n *nodeProto, out string) error {
 			return fmt.Errorf("variance %v + epsilon is not positive", p[3][c])
 		}
 		gain[c] = p[0][c] / math.Sqrt(p[3][c]+eps)
-		shift[c] = p[1][c] - p[2][c]*gain[c]
+		shift[c] = p[1][c] - float64(p[2][c]*gain[c]) // explicit rounding: no FMA, reproducible import
 	}
 	if l.fusable { // fold into the Dense or Conv before
 		var w, b []float32
@@ -775,7 +775,7 @@ func (l *lowering) batchNorm(n *nodeProto, out string) error {
 			for i := c * k; i < (c+1)*k; i++ {
 				w[i] = float32(float64(w[i]) * gain[c])
 			}
-			b[c] = float32(float64(b[c])*gain[c] + shift[c])
+			b[c] = float32(float64(float64(b[c])*gain[c]) + shift[c])
 		}
 		l.cur = out
 		return nil

@@ -13,6 +13,7 @@ Outputs (in this directory):
   digits_mlp.onnx                        MLP 64-32-10 (Gemm, Relu, Gemm)
   digits_cnn.onnx                        CNN: Conv-BN-Relu-MaxPool-Conv-BN-Relu-AveragePool-Flatten-Gemm
   digits_tanh.onnx                       MLP 64-16-10 with tanh (exercises lookup-table activations)
+  unsupported.onnx                       a model with LeakyRelu and Softmax, for error tests
 and prints float32 held-out accuracy of each.
 """
 import gzip
@@ -123,3 +124,19 @@ tanh = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 10))
 acc = train(tanh, [-1, 64], 60, 1e-3)
 export(tanh, [-1, 64], "digits_tanh.onnx")
 print(f"digits_tanh.onnx float32 held-out accuracy {acc:.4f}")
+
+
+class Unsupported(nn.Module):
+    """A model with operators the runtime lacks (LeakyRelu, Softmax), for error tests."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(64, 16)
+        self.b = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return torch.softmax(self.b(nn.functional.leaky_relu(self.a(x))), 1)
+
+
+torch.onnx.export(Unsupported().eval(), torch.zeros(1, 64), os.path.join(here, "unsupported.onnx"),
+                  input_names=["input"], output_names=["probs"], opset_version=13)
