@@ -36,8 +36,10 @@ func (e *UnsupportedOpsError) Unwrap() error { return ErrUnsupported }
 // Add must be the bias of a MatMul, Gemm or Conv; BatchNormalization is
 // folded into the layer before it (or becomes a diagonal 1×1 layer); Pad must
 // feed a Conv or AveragePool; Identity and Dropout are no-ops in inference.
+// Transpose is supported on constants only (PyTorch exports some weights
+// through a Transpose), where it is folded at import.
 var SupportedOps = []string{"Add", "AveragePool", "BatchNormalization", "Constant", "Conv", "Dropout",
-	"Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Pad", "Relu", "Reshape", "Sigmoid", "Tanh"}
+	"Flatten", "Gemm", "Identity", "MatMul", "MaxPool", "Pad", "Relu", "Reshape", "Sigmoid", "Tanh", "Transpose"}
 
 // Graph is an imported model in float: a chain of layers over one sample,
 // mirroring the int8 layers of a runtime.Model. Run executes it in float32
@@ -172,6 +174,18 @@ func (l *lowering) lower() (*Graph, error) {
 			l.consts[n.outputs[0]] = a.t
 		}
 	}
+	folded := map[*nodeProto]bool{}
+	for _, n := range l.g.nodes {
+		if n.opType == "Transpose" && len(n.inputs) == 1 && len(n.outputs) == 1 && l.consts[n.inputs[0]] != nil {
+			t, err := transpose2D(l.consts[n.inputs[0]], attrInts(n, "perm"))
+			if err != nil {
+				return nil, fmt.Errorf("%w: Transpose node %q: %v", ErrUnsupported, n.name, err)
+			}
+			t.name = n.outputs[0]
+			l.consts[t.name] = t
+			folded[n] = true
+		}
+	}
 	var data []*valueInfo
 	for _, in := range l.g.inputs {
 		if _, ok := l.consts[in.name]; !ok {
@@ -205,7 +219,7 @@ func (l *lowering) lower() (*Graph, error) {
 	l.cur = in.name
 	var problems []string
 	for _, n := range l.g.nodes {
-		if n.opType == "Constant" {
+		if n.opType == "Constant" || folded[n] {
 			continue
 		}
 		if err := l.node(n); err != nil {
@@ -305,6 +319,8 @@ func (l *lowering) node(n *nodeProto) error {
 	out := n.outputs[0]
 	var err error
 	switch n.opType {
+	case "Transpose":
+		err = fmt.Errorf("Transpose is supported only on constants")
 	case "Identity", "Dropout":
 		l.cur = out
 	case "Gemm", "MatMul":
@@ -795,4 +811,23 @@ func (l *lowering) batchNorm(n *nodeProto, out string) error {
 		return fmt.Errorf("input of shape %v not supported", l.shape)
 	}
 	return nil
+}
+
+// transpose2D folds a Transpose of a 2-D constant (perm [1 0] or absent).
+func transpose2D(t *tensorProto, perm []int64) (*tensorProto, error) {
+	if len(t.dims) != 2 || (perm != nil && !slices.Equal(perm, []int64{1, 0})) {
+		return nil, fmt.Errorf("only 2-D transposes of constants are supported")
+	}
+	v, err := t.floats()
+	if err != nil {
+		return nil, err
+	}
+	r, c := int(t.dims[0]), int(t.dims[1])
+	out := &tensorProto{dims: []int64{t.dims[1], t.dims[0]}, dataType: dtDouble, doubleData: make([]float64, len(v))}
+	for i := range r {
+		for j := range c {
+			out.doubleData[j*r+i] = v[i*c+j]
+		}
+	}
+	return out, nil
 }
