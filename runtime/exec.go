@@ -216,7 +216,10 @@ func (e *Executor) layer(c *compiled, in, out Shape, x, y []int8, n int, col []i
 func gemm(x []int8, rows, k int, packed []int64, outC int, bias []int32, rq []Fixed, lo int64, y []int8, rs, cs int) {
 	for j := 0; j < (outC+1)/2; j++ {
 		w := packed[j*k : (j+1)*k]
-		c0, c1 := 2*j, 2*j+1
+		c0, c1 := 2*j, min(2*j+1, outC-1) // c1 == c0 when outC is odd: its lane is zero and not written
+		o0, o1 := newOut(rq[c0], bias[c0], lo), newOut(rq[c1], bias[c1], lo)
+		y0, y1 := y[c0*cs:], y[c1*cs:]
+		odd := 2*j+1 >= outC
 		r := 0
 		for ; r+4 <= rows; r += 4 {
 			x0 := x[r*k : r*k+k][:len(w)]
@@ -230,31 +233,53 @@ func gemm(x []int8, rows, k int, packed []int64, outC int, bias []int32, rq []Fi
 				a2 += int64(x2[i]) * wv
 				a3 += int64(x3[i]) * wv
 			}
-			emit(a0, r, c0, c1, outC, bias, rq, lo, y, rs, cs)
-			emit(a1, r+1, c0, c1, outC, bias, rq, lo, y, rs, cs)
-			emit(a2, r+2, c0, c1, outC, bias, rq, lo, y, rs, cs)
-			emit(a3, r+3, c0, c1, outC, bias, rq, lo, y, rs, cs)
+			for q, a := range [4]int64{a0, a1, a2, a3} {
+				s0 := int64(int32(a)) // low lane, sign-extended; the high lane absorbed its borrow
+				y0[(r+q)*rs] = o0.apply(s0)
+				if !odd {
+					y1[(r+q)*rs] = o1.apply((a - s0) >> 32)
+				}
+			}
 		}
 		for ; r < rows; r++ {
 			x0 := x[r*k : r*k+k][:len(w)]
-			var a0 int64
+			var a int64
 			for i, wv := range w {
-				a0 += int64(x0[i]) * wv
+				a += int64(x0[i]) * wv
 			}
-			emit(a0, r, c0, c1, outC, bias, rq, lo, y, rs, cs)
+			s0 := int64(int32(a))
+			y0[r*rs] = o0.apply(s0)
+			if !odd {
+				y1[r*rs] = o1.apply((a - s0) >> 32)
+			}
 		}
 	}
 }
 
-// emit unpacks the two 32-bit lanes of a packed accumulator (low lane signed,
-// so the high lane absorbs its borrow) and requantises them.
-func emit(a int64, r, c0, c1, outC int, bias []int32, rq []Fixed, lo int64, y []int8, rs, cs int) {
-	s0 := int64(int32(a))
-	y[r*rs+c0*cs] = sat8(rq[c0].Scale(s0+int64(bias[c0])), lo)
-	if c1 < outC {
-		s1 := (a - s0) >> 32
-		y[r*rs+c1*cs] = sat8(rq[c1].Scale(s1+int64(bias[c1])), lo)
+// out is one channel's requantisation, hoisted out of the inner loops.
+type out struct {
+	mult, round, bias, lo int64
+	shift                 uint8
+}
+
+func newOut(f Fixed, bias int32, lo int64) out {
+	o := out{mult: int64(f.Mult), bias: int64(bias), lo: lo, shift: f.Shift}
+	if f.Shift > 0 {
+		o.round = 1 << (f.Shift - 1)
 	}
+	return o
+}
+
+// apply is Fixed.Scale and sat8 on bias + acc (the same arithmetic).
+func (o out) apply(acc int64) int8 {
+	v := ((acc+o.bias)*o.mult + o.round) >> o.shift
+	if v < o.lo {
+		return int8(o.lo)
+	}
+	if v > 127 {
+		return 127
+	}
+	return int8(v)
 }
 
 // im2col writes, for each output position p, the InC×KH×KW input patch (zero
@@ -265,25 +290,33 @@ func im2col(l *Conv2D, in, out Shape, x, cols []int8) {
 	for oy := 0; oy < OH; oy++ {
 		for ox := 0; ox < OW; ox++ {
 			row := cols[(oy*OW+ox)*k : (oy*OW+ox+1)*k]
+			x0 := ox*l.StrideW - l.PadLeft
+			inside := x0 >= 0 && x0+l.KW <= W
 			i := 0
 			for ic := 0; ic < l.InC; ic++ {
 				plane := x[ic*H*W : (ic+1)*H*W]
 				for ky := 0; ky < l.KH; ky++ {
 					iy := oy*l.StrideH + ky - l.PadTop
+					dst := row[i : i+l.KW]
+					i += l.KW
 					if iy < 0 || iy >= H {
-						clear(row[i : i+l.KW])
-						i += l.KW
+						clear(dst)
 						continue
 					}
 					line := plane[iy*W : (iy+1)*W]
-					for kx := 0; kx < l.KW; kx++ {
-						ix := ox*l.StrideW + kx - l.PadLeft
-						if ix < 0 || ix >= W {
-							row[i] = 0
-						} else {
-							row[i] = line[ix]
+					if inside {
+						src := line[x0 : x0+len(dst)]
+						for j := range dst {
+							dst[j] = src[j]
 						}
-						i++
+						continue
+					}
+					for kx := range dst {
+						if ix := x0 + kx; ix >= 0 && ix < W {
+							dst[kx] = line[ix]
+						} else {
+							dst[kx] = 0
+						}
 					}
 				}
 			}
@@ -300,6 +333,24 @@ func window(p *Pool, oy, ox, H, W int) (y0, y1, x0, x1 int) {
 
 func maxPool(p *Pool, in, out Shape, x, y []int8) {
 	C, H, W, OH, OW := in[0], in[1], in[2], out[1], out[2]
+	if p.PadTop|p.PadLeft|p.PadBottom|p.PadRight == 0 { // every window inside
+		for c := 0; c < C; c++ {
+			plane, o := x[c*H*W:(c+1)*H*W], y[c*OH*OW:(c+1)*OH*OW]
+			for oy := 0; oy < OH; oy++ {
+				for ox := 0; ox < OW; ox++ {
+					base := oy*p.StrideH*W + ox*p.StrideW
+					m := int8(-128)
+					for ky := 0; ky < p.KH; ky++ {
+						for _, v := range plane[base+ky*W : base+ky*W+p.KW] {
+							m = max(m, v)
+						}
+					}
+					o[oy*OW+ox] = m
+				}
+			}
+		}
+		return
+	}
 	for c := 0; c < C; c++ {
 		plane, o := x[c*H*W:(c+1)*H*W], y[c*OH*OW:(c+1)*OH*OW]
 		for oy := 0; oy < OH; oy++ {
