@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	goruntime "runtime"
@@ -33,15 +34,17 @@ type Executor struct {
 	workers int
 	maxAct  int // largest per-sample activation
 	maxCol  int // largest im2col buffer of one sample
+	maxPad  int // largest zero-padded convolution input of one sample
 	pool    sync.Pool
 }
 
 // compiled is a layer with its packed weights.
 type compiled struct {
 	l      Layer
-	packed []int64 // ceil(rows/2)×cols: channels 2j and 2j+1 of column i at [j·cols+i]
-	rq     []Fixed // one per output channel
-	lo     int64
+	packed []int64 // groups×cols, see pack
+	lanes  int     // channels per int64: 2, or 3 when every channel's sum fits 21 bits
+	width  uint8   // bits per lane: 32 or 21
+	outs   []out   // per output channel: requantisation, bias, clamp
 }
 
 // tile is how many samples a worker pushes through the layers at once: big
@@ -72,12 +75,14 @@ func NewExecutor(m *Model, cfg ExecConfig) (*Executor, error) {
 		c := compiled{l: l}
 		switch l := l.(type) {
 		case *Dense:
-			c.packed, c.rq, c.lo = pack(l.Out, l.In, l.Weights, l.Requant), fixeds(l.Out, l.Requant), l.Act.lo()
+			c.pack(l.Out, l.In, l.Weights, l.Bias, l.Requant, l.Act)
 		case *Conv2D:
 			k := l.InC * l.KH * l.KW
-			c.packed, c.rq, c.lo = pack(l.OutC, k, l.Weights, l.Requant), fixeds(l.OutC, l.Requant), l.Act.lo()
+			c.pack(l.OutC, k, l.Weights, l.Bias, l.Requant, l.Act)
 			out := shapes[i+1]
 			e.maxCol = max(e.maxCol, out[1]*out[2]*k)
+			in := shapes[i]
+			e.maxPad = max(e.maxPad, l.InC*(in[1]+l.PadTop+l.PadBottom)*(in[2]+l.PadLeft+l.PadRight))
 		}
 		e.layers = append(e.layers, c)
 	}
@@ -85,36 +90,48 @@ func NewExecutor(m *Model, cfg ExecConfig) (*Executor, error) {
 		return &scratch{
 			a:   make([]int8, tile*e.maxAct),
 			b:   make([]int8, tile*e.maxAct),
-			col: make([]int8, e.maxCol),
+			col: make([]byte, e.maxCol+8),
+			pad: make([]byte, e.maxPad+8),
 		}
 	}
 	return e, nil
 }
 
-type scratch struct{ a, b, col []int8 }
-
-func pack(rows, cols int, w []int8, _ Requant) []int64 {
-	p := make([]int64, (rows+1)/2*cols)
-	for r := 0; r < rows; r++ {
-		j, hi := r/2, r%2 == 1
-		for i := 0; i < cols; i++ {
-			v := int64(w[r*cols+i])
-			if hi {
-				p[j*cols+i] += v << 32
-			} else {
-				p[j*cols+i] += v
-			}
-		}
-	}
-	return p
+type scratch struct {
+	a, b     []int8
+	col, pad []byte
 }
 
-func fixeds(rows int, r Requant) []Fixed {
-	f := make([]Fixed, rows)
-	for c := range f {
-		f[c] = r.at(c)
+// pack packs the weights lanes channels to an int64 so that one 64-bit
+// multiply-add computes lanes int8×int8 products: channel g·lanes+l of
+// column i is at bit l·width of packed[g·cols+i]. This is exact because
+// Validate's bound proves each channel's sum of products fits its lane:
+// |Σ x·w| ≤ 128·Σ|w| < 2^31 for 32-bit lanes, and we use 21-bit lanes only
+// when 128·Σ|w| < 2^20 for every channel. The sum of all lanes stays below
+// 2^62 in magnitude, so the int64 never overflows.
+func (c *compiled) pack(rows, cols int, w []int8, bias []int32, r Requant, act Activation) {
+	c.lanes, c.width = 3, 21
+	for o := 0; o < rows; o++ {
+		var sum int64
+		for _, v := range w[o*cols : (o+1)*cols] {
+			sum += int64(absInt8(v))
+		}
+		if 128*sum >= 1<<20 {
+			c.lanes, c.width = 2, 32
+		}
 	}
-	return f
+	groups := (rows + c.lanes - 1) / c.lanes
+	c.packed = make([]int64, groups*cols)
+	for o := 0; o < rows; o++ {
+		g, l := o/c.lanes, o%c.lanes
+		for i := 0; i < cols; i++ {
+			c.packed[g*cols+i] += int64(w[o*cols+i]) << (uint(l) * uint(c.width))
+		}
+	}
+	c.outs = make([]out, rows)
+	for o := range c.outs {
+		c.outs[o] = newOut(r.at(o), bias[o], act.lo())
+	}
 }
 
 // Model returns the executor's model.
@@ -168,7 +185,7 @@ func (e *Executor) runRange(out, in []int8, lo, hi int) {
 		cur, next := s.a, s.b
 		for i := range e.layers {
 			y := next[:n*e.shapes[i+1].Size()]
-			e.layer(&e.layers[i], e.shapes[i], e.shapes[i+1], x, y, n, s.col)
+			e.layer(&e.layers[i], e.shapes[i], e.shapes[i+1], x, y, n, s.col, s.pad)
 			x = y
 			cur, next = next, cur
 		}
@@ -176,18 +193,18 @@ func (e *Executor) runRange(out, in []int8, lo, hi int) {
 	}
 }
 
-func (e *Executor) layer(c *compiled, in, out Shape, x, y []int8, n int, col []int8) {
+func (e *Executor) layer(c *compiled, in, out Shape, x, y []int8, n int, col, pad []byte) {
 	isz, osz := in.Size(), out.Size()
 	switch l := c.l.(type) {
 	case *Dense:
-		gemm(x, n, l.In, c.packed, l.Out, l.Bias, c.rq, c.lo, y, l.Out, 1)
+		gemm(x, n, l.In, c, y, l.Out, 1)
 	case *Conv2D:
 		k := l.InC * l.KH * l.KW
 		P := out[1] * out[2]
 		for s := 0; s < n; s++ {
-			cols := col[:P*k]
-			im2col(l, in, out, x[s*isz:(s+1)*isz], cols)
-			gemm(cols, P, k, c.packed, l.OutC, l.Bias, c.rq, c.lo, y[s*osz:(s+1)*osz], 1, P)
+			cols := col[:P*k+8]
+			im2col(l, in, out, x[s*isz:(s+1)*isz], cols, pad)
+			gemm(cols, P, k, c, y[s*osz:(s+1)*osz], 1, P)
 		}
 	case *MaxPool:
 		for s := 0; s < n; s++ {
@@ -212,47 +229,75 @@ func (e *Executor) layer(c *compiled, in, out Shape, x, y []int8, n int, col []i
 }
 
 // gemm computes, for rows r of x (rows×k, row-major) and output channels c,
-// y[r·rs + c·cs] = requant(bias[c] + Σ_i x[r,i]·W[c,i]).
-func gemm(x []int8, rows, k int, packed []int64, outC int, bias []int32, rq []Fixed, lo int64, y []int8, rs, cs int) {
-	for j := 0; j < (outC+1)/2; j++ {
-		w := packed[j*k : (j+1)*k]
-		c0, c1 := 2*j, min(2*j+1, outC-1) // c1 == c0 when outC is odd: its lane is zero and not written
-		o0, o1 := newOut(rq[c0], bias[c0], lo), newOut(rq[c1], bias[c1], lo)
-		y0, y1 := y[c0*cs:], y[c1*cs:]
-		odd := 2*j+1 >= outC
-		r := 0
-		for ; r+4 <= rows; r += 4 {
-			x0 := x[r*k : r*k+k][:len(w)]
-			x1 := x[(r+1)*k : (r+1)*k+k][:len(w)]
-			x2 := x[(r+2)*k : (r+2)*k+k][:len(w)]
-			x3 := x[(r+3)*k : (r+3)*k+k][:len(w)]
+// y[r·rs + c·cs] = requant(bias[c] + Σ_i x[r,i]·W[c,i]), with the weights
+// packed lanes to an int64 (see pack).
+//
+// x is int8 data, as []int8 or (for im2col rows) as []byte.
+func gemm[T int8 | byte](x []T, rows, k int, c *compiled, y []int8, rs, cs int) {
+	groups := len(c.packed) / k
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		x0 := x[r*k : r*k+k]
+		x1 := x[(r+1)*k : (r+1)*k+k]
+		x2 := x[(r+2)*k : (r+2)*k+k]
+		x3 := x[(r+3)*k : (r+3)*k+k]
+		for g := 0; g < groups; g++ {
+			w := c.packed[g*k : (g+1)*k]
+			x0, x1, x2, x3 := x0[:len(w)], x1[:len(w)], x2[:len(w)], x3[:len(w)]
 			var a0, a1, a2, a3 int64
 			for i, wv := range w {
-				a0 += int64(x0[i]) * wv
-				a1 += int64(x1[i]) * wv
-				a2 += int64(x2[i]) * wv
-				a3 += int64(x3[i]) * wv
+				a0 += int64(int8(x0[i])) * wv
+				a1 += int64(int8(x1[i])) * wv
+				a2 += int64(int8(x2[i])) * wv
+				a3 += int64(int8(x3[i])) * wv
 			}
-			for q, a := range [4]int64{a0, a1, a2, a3} {
-				s0 := int64(int32(a)) // low lane, sign-extended; the high lane absorbed its borrow
-				y0[(r+q)*rs] = o0.apply(s0)
-				if !odd {
-					y1[(r+q)*rs] = o1.apply((a - s0) >> 32)
-				}
-			}
+			c.emit(a0, g, y[r*rs:], cs)
+			c.emit(a1, g, y[(r+1)*rs:], cs)
+			c.emit(a2, g, y[(r+2)*rs:], cs)
+			c.emit(a3, g, y[(r+3)*rs:], cs)
 		}
-		for ; r < rows; r++ {
-			x0 := x[r*k : r*k+k][:len(w)]
+	}
+	for ; r < rows; r++ {
+		x0 := x[r*k : r*k+k]
+		for g := 0; g < groups; g++ {
+			w := c.packed[g*k : (g+1)*k]
+			x0 := x0[:len(w)]
 			var a int64
 			for i, wv := range w {
-				a += int64(x0[i]) * wv
+				a += int64(int8(x0[i])) * wv
 			}
-			s0 := int64(int32(a))
-			y0[r*rs] = o0.apply(s0)
-			if !odd {
-				y1[r*rs] = o1.apply((a - s0) >> 32)
-			}
+			c.emit(a, g, y[r*rs:], cs)
 		}
+	}
+}
+
+// emit splits the packed accumulator a of lane group g into its channels'
+// sums (lowest lane first; each lane is sign-extended and the next lane
+// absorbs its borrow) and writes their requantised values at y[c·cs].
+func (c *compiled) emit(a int64, g int, y []int8, cs int) {
+	ch := g * c.lanes
+	if c.lanes == 3 && ch+3 <= len(c.outs) {
+		o := c.outs[ch : ch+3 : ch+3]
+		s0 := a << 43 >> 43
+		a = (a - s0) >> 21
+		s1 := a << 43 >> 43
+		s2 := (a - s1) >> 21
+		_ = y[(ch+2)*cs]
+		y[ch*cs], y[(ch+1)*cs], y[(ch+2)*cs] = o[0].apply(s0), o[1].apply(s1), o[2].apply(s2)
+		return
+	}
+	if c.lanes == 2 && ch+2 <= len(c.outs) {
+		o := c.outs[ch : ch+2 : ch+2]
+		s0 := int64(int32(a))
+		_ = y[(ch+1)*cs]
+		y[ch*cs], y[(ch+1)*cs] = o[0].apply(s0), o[1].apply((a-s0)>>32)
+		return
+	}
+	sh := 64 - c.width
+	for l := 0; l < c.lanes && ch+l < len(c.outs); l++ {
+		s := a << sh >> sh
+		y[(ch+l)*cs] = c.outs[ch+l].apply(s)
+		a = (a - s) >> c.width
 	}
 }
 
@@ -283,41 +328,41 @@ func (o out) apply(acc int64) int8 {
 }
 
 // im2col writes, for each output position p, the InC×KH×KW input patch (zero
-// where padded) as row p of cols.
-func im2col(l *Conv2D, in, out Shape, x, cols []int8) {
+// where padded) as row p of cols. It first copies the input into a
+// zero-padded buffer, so that each kernel row is one unconditional copy
+// (a single 4- or 8-byte move for kernels up to 8 wide; pad and cols carry 8
+// bytes of slack for the over-read and over-write, which later rows
+// overwrite).
+func im2col(l *Conv2D, in, out Shape, x []int8, cols, pad []byte) {
 	H, W, OH, OW := in[1], in[2], out[1], out[2]
-	k := l.InC * l.KH * l.KW
+	PH, PW := H+l.PadTop+l.PadBottom, W+l.PadLeft+l.PadRight
+	pad = pad[:l.InC*PH*PW+8]
+	clear(pad)
+	for ic := 0; ic < l.InC; ic++ {
+		for iy := 0; iy < H; iy++ {
+			dst := pad[(ic*PH+l.PadTop+iy)*PW+l.PadLeft:][:W]
+			for j, v := range x[(ic*H+iy)*W : (ic*H+iy+1)*W] {
+				dst[j] = byte(v)
+			}
+		}
+	}
+	kw := l.KW
+	i := 0
 	for oy := 0; oy < OH; oy++ {
 		for ox := 0; ox < OW; ox++ {
-			row := cols[(oy*OW+ox)*k : (oy*OW+ox+1)*k]
-			x0 := ox*l.StrideW - l.PadLeft
-			inside := x0 >= 0 && x0+l.KW <= W
-			i := 0
 			for ic := 0; ic < l.InC; ic++ {
-				plane := x[ic*H*W : (ic+1)*H*W]
+				off := (ic*PH+oy*l.StrideH)*PW + ox*l.StrideW
 				for ky := 0; ky < l.KH; ky++ {
-					iy := oy*l.StrideH + ky - l.PadTop
-					dst := row[i : i+l.KW]
-					i += l.KW
-					if iy < 0 || iy >= H {
-						clear(dst)
-						continue
+					switch {
+					case kw <= 4:
+						binary.LittleEndian.PutUint32(cols[i:i+4], binary.LittleEndian.Uint32(pad[off:off+4]))
+					case kw <= 8:
+						binary.LittleEndian.PutUint64(cols[i:i+8], binary.LittleEndian.Uint64(pad[off:off+8]))
+					default:
+						copy(cols[i:i+kw], pad[off:off+kw])
 					}
-					line := plane[iy*W : (iy+1)*W]
-					if inside {
-						src := line[x0 : x0+len(dst)]
-						for j := range dst {
-							dst[j] = src[j]
-						}
-						continue
-					}
-					for kx := range dst {
-						if ix := x0 + kx; ix >= 0 && ix < W {
-							dst[kx] = line[ix]
-						} else {
-							dst[kx] = 0
-						}
-					}
+					i += kw
+					off += PW
 				}
 			}
 		}
