@@ -303,21 +303,23 @@ func (c *compiled) emit(a int64, g int, y []int8, cs int) {
 
 // out is one channel's requantisation, hoisted out of the inner loops.
 type out struct {
-	mult, round, bias, lo int64
-	shift                 uint8
+	mult, add, lo int64 // add = bias·mult + 2^(shift−1)
+	shift         uint8
 }
 
 func newOut(f Fixed, bias int32, lo int64) out {
-	o := out{mult: int64(f.Mult), bias: int64(bias), lo: lo, shift: f.Shift}
+	o := out{mult: int64(f.Mult), add: int64(bias) * int64(f.Mult), lo: lo, shift: f.Shift}
 	if f.Shift > 0 {
-		o.round = 1 << (f.Shift - 1)
+		o.add += 1 << (f.Shift - 1)
 	}
 	return o
 }
 
-// apply is Fixed.Scale and sat8 on bias + acc (the same arithmetic).
+// apply is Fixed.Scale and sat8 on bias + acc: (acc+bias)·M + 2^(S−1) is
+// computed as acc·M + add, the same integer (every term is below 2^62 in
+// magnitude, so nothing overflows).
 func (o out) apply(acc int64) int8 {
-	v := ((acc+o.bias)*o.mult + o.round) >> o.shift
+	v := (acc*o.mult + o.add) >> o.shift
 	if v < o.lo {
 		return int8(o.lo)
 	}
@@ -378,6 +380,19 @@ func window(p *Pool, oy, ox, H, W int) (y0, y1, x0, x1 int) {
 
 func maxPool(p *Pool, in, out Shape, x, y []int8) {
 	C, H, W, OH, OW := in[0], in[1], in[2], out[1], out[2]
+	if p.PadTop|p.PadLeft|p.PadBottom|p.PadRight == 0 && p.KH == 2 && p.KW == 2 && p.StrideH == 2 && p.StrideW == 2 {
+		for c := 0; c < C; c++ {
+			plane, o := x[c*H*W:(c+1)*H*W], y[c*OH*OW:(c+1)*OH*OW]
+			for oy := 0; oy < OH; oy++ {
+				r0, r1 := plane[2*oy*W:(2*oy+1)*W], plane[(2*oy+1)*W:(2*oy+2)*W]
+				ov := o[oy*OW : (oy+1)*OW]
+				for ox := range ov {
+					ov[ox] = max(r0[2*ox], r0[2*ox+1], r1[2*ox], r1[2*ox+1])
+				}
+			}
+		}
+		return
+	}
 	if p.PadTop|p.PadLeft|p.PadBottom|p.PadRight == 0 { // every window inside
 		for c := 0; c < C; c++ {
 			plane, o := x[c*H*W:(c+1)*H*W], y[c*OH*OW:(c+1)*OH*OW]
@@ -416,6 +431,21 @@ func maxPool(p *Pool, in, out Shape, x, y []int8) {
 func avgPool(l *AvgPool, in, out Shape, x, y []int8) {
 	p := &l.Pool
 	C, H, W, OH, OW := in[0], in[1], in[2], out[1], out[2]
+	if p.PadTop|p.PadLeft|p.PadBottom|p.PadRight == 0 && p.KH == 2 && p.KW == 2 && p.StrideH == 2 && p.StrideW == 2 {
+		// floor((2·sum + 4) / 8) with an arithmetic (flooring) shift.
+		for c := 0; c < C; c++ {
+			plane, o := x[c*H*W:(c+1)*H*W], y[c*OH*OW:(c+1)*OH*OW]
+			for oy := 0; oy < OH; oy++ {
+				r0, r1 := plane[2*oy*W:(2*oy+1)*W], plane[(2*oy+1)*W:(2*oy+2)*W]
+				ov := o[oy*OW : (oy+1)*OW]
+				for ox := range ov {
+					sum := int(r0[2*ox]) + int(r0[2*ox+1]) + int(r1[2*ox]) + int(r1[2*ox+1])
+					ov[ox] = int8((2*sum + 4) >> 3)
+				}
+			}
+		}
+		return
+	}
 	for c := 0; c < C; c++ {
 		plane, o := x[c*H*W:(c+1)*H*W], y[c*OH*OW:(c+1)*OH*OW]
 		for oy := 0; oy < OH; oy++ {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 
@@ -249,6 +250,49 @@ func TestArgmax(t *testing.T) {
 	}{{nil, -1}, {[]int8{-128}, 0}, {[]int8{1, 5, 5, 2}, 1}, {[]int8{-3, -2, -2}, 1}, {[]int8{127, 127}, 0}} {
 		if got := runtime.Argmax(tc.v); got != tc.want {
 			t.Errorf("Argmax(%v) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+}
+
+// TestDigitsModelsMatchReference runs the committed digits models on the
+// held-out digits with both implementations.
+func TestDigitsModelsMatchReference(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"digits_mlp", "digits_cnn", "digits_tanh"} {
+		raw, err := os.ReadFile("testdata/" + name + ".vaim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := runtime.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open("testdata/digits_test.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := runtime.ReadCSV(f, m.Input.Size())
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := m.QuantizeRows(d.Rows, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := runtime.Reference(m, in, len(d.Rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []int{1, 2, 5} {
+			e, err := runtime.NewExecutor(m, runtime.ExecConfig{Workers: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.Run(in, len(d.Rows))
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("%s, %d workers: executor differs from reference (%v)", name, w, err)
+			}
 		}
 	}
 }
