@@ -251,10 +251,7 @@ func gemm[T int8 | byte](x []T, rows, k int, c *compiled, y []int8, rs, cs int) 
 				a2 += int64(int8(x2[i])) * wv
 				a3 += int64(int8(x3[i])) * wv
 			}
-			c.emit(a0, g, y[r*rs:], cs)
-			c.emit(a1, g, y[(r+1)*rs:], cs)
-			c.emit(a2, g, y[(r+2)*rs:], cs)
-			c.emit(a3, g, y[(r+3)*rs:], cs)
+			c.emit4(a0, a1, a2, a3, g, y[r*rs:], rs, cs)
 		}
 	}
 	for ; r < rows; r++ {
@@ -267,6 +264,47 @@ func gemm[T int8 | byte](x []T, rows, k int, c *compiled, y []int8, rs, cs int) 
 				a += int64(int8(x0[i])) * wv
 			}
 			c.emit(a, g, y[r*rs:], cs)
+		}
+	}
+}
+
+// emit4 is emit for four consecutive rows (rs apart), with the channel
+// constants loaded once.
+func (c *compiled) emit4(a0, a1, a2, a3 int64, g int, y []int8, rs, cs int) {
+	ch := g * c.lanes
+	nc := min(c.lanes, len(c.outs)-ch)
+	switch {
+	case c.lanes == 3 && nc == 3:
+		o0, o1, o2 := c.outs[ch], c.outs[ch+1], c.outs[ch+2]
+		y0, y1, y2 := y[ch*cs:], y[(ch+1)*cs:], y[(ch+2)*cs:]
+		for q, a := range [4]int64{a0, a1, a2, a3} {
+			s0 := a << 43 >> 43
+			a = (a - s0) >> 21
+			s1 := a << 43 >> 43
+			s2 := (a - s1) >> 21
+			i := q * rs
+			y0[i], y1[i], y2[i] = o0.apply(s0), o1.apply(s1), o2.apply(s2)
+		}
+	case c.lanes == 3 && nc == 2:
+		o0, o1 := c.outs[ch], c.outs[ch+1]
+		y0, y1 := y[ch*cs:], y[(ch+1)*cs:]
+		for q, a := range [4]int64{a0, a1, a2, a3} {
+			s0 := a << 43 >> 43
+			s1 := ((a - s0) >> 21) << 43 >> 43
+			i := q * rs
+			y0[i], y1[i] = o0.apply(s0), o1.apply(s1)
+		}
+	case c.lanes == 2 && nc == 2:
+		o0, o1 := c.outs[ch], c.outs[ch+1]
+		y0, y1 := y[ch*cs:], y[(ch+1)*cs:]
+		for q, a := range [4]int64{a0, a1, a2, a3} {
+			s0 := int64(int32(a))
+			i := q * rs
+			y0[i], y1[i] = o0.apply(s0), o1.apply((a-s0)>>32)
+		}
+	default:
+		for q, a := range [4]int64{a0, a1, a2, a3} {
+			c.emit(a, g, y[q*rs:], cs)
 		}
 	}
 }
