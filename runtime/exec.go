@@ -284,38 +284,62 @@ func (c *compiled) emit4(a0, a1, a2, a3 int64, g int, y []int8, rs, cs int) {
 	nc := min(c.lanes, len(c.outs)-ch)
 	switch {
 	case c.lanes == 3 && nc == 3:
-		o0, o1, o2 := c.outs[ch], c.outs[ch+1], c.outs[ch+2]
+		o := (*[3]out)(c.outs[ch : ch+3])
 		y0, y1, y2 := y[ch*cs:], y[(ch+1)*cs:], y[(ch+2)*cs:]
-		for q, a := range [4]int64{a0, a1, a2, a3} {
-			s0 := a << 43 >> 43
-			a = (a - s0) >> 21
-			s1 := a << 43 >> 43
-			s2 := (a - s1) >> 21
-			i := q * rs
-			y0[i], y1[i], y2[i] = o0.apply(s0), o1.apply(s1), o2.apply(s2)
-		}
-	case c.lanes == 3 && nc == 2:
-		o0, o1 := c.outs[ch], c.outs[ch+1]
+		_, _, _ = y0[3*rs], y1[3*rs], y2[3*rs]
+		s0, s1, s2 := split3(a0)
+		y0[0], y1[0], y2[0] = o[0].apply(s0), o[1].apply(s1), o[2].apply(s2)
+		s0, s1, s2 = split3(a1)
+		y0[rs], y1[rs], y2[rs] = o[0].apply(s0), o[1].apply(s1), o[2].apply(s2)
+		s0, s1, s2 = split3(a2)
+		y0[2*rs], y1[2*rs], y2[2*rs] = o[0].apply(s0), o[1].apply(s1), o[2].apply(s2)
+		s0, s1, s2 = split3(a3)
+		y0[3*rs], y1[3*rs], y2[3*rs] = o[0].apply(s0), o[1].apply(s1), o[2].apply(s2)
+		return
+	case c.lanes == 3 && nc == 2: // the last group of a layer with 3k+2 channels
+		o := (*[2]out)(c.outs[ch : ch+2])
 		y0, y1 := y[ch*cs:], y[(ch+1)*cs:]
-		for q, a := range [4]int64{a0, a1, a2, a3} {
-			s0 := a << 43 >> 43
-			s1 := ((a - s0) >> 21) << 43 >> 43
-			i := q * rs
-			y0[i], y1[i] = o0.apply(s0), o1.apply(s1)
-		}
+		_, _ = y0[3*rs], y1[3*rs]
+		s0, s1, _ := split3(a0)
+		y0[0], y1[0] = o[0].apply(s0), o[1].apply(s1)
+		s0, s1, _ = split3(a1)
+		y0[rs], y1[rs] = o[0].apply(s0), o[1].apply(s1)
+		s0, s1, _ = split3(a2)
+		y0[2*rs], y1[2*rs] = o[0].apply(s0), o[1].apply(s1)
+		s0, s1, _ = split3(a3)
+		y0[3*rs], y1[3*rs] = o[0].apply(s0), o[1].apply(s1)
+		return
 	case c.lanes == 2 && nc == 2:
-		o0, o1 := c.outs[ch], c.outs[ch+1]
+		o := (*[2]out)(c.outs[ch : ch+2])
 		y0, y1 := y[ch*cs:], y[(ch+1)*cs:]
-		for q, a := range [4]int64{a0, a1, a2, a3} {
-			s0 := int64(int32(a))
-			i := q * rs
-			y0[i], y1[i] = o0.apply(s0), o1.apply((a-s0)>>32)
-		}
-	default:
-		for q, a := range [4]int64{a0, a1, a2, a3} {
-			c.emit(a, g, y[q*rs:], cs)
-		}
+		_, _ = y0[3*rs], y1[3*rs]
+		s0, s1 := split2(a0)
+		y0[0], y1[0] = o[0].apply(s0), o[1].apply(s1)
+		s0, s1 = split2(a1)
+		y0[rs], y1[rs] = o[0].apply(s0), o[1].apply(s1)
+		s0, s1 = split2(a2)
+		y0[2*rs], y1[2*rs] = o[0].apply(s0), o[1].apply(s1)
+		s0, s1 = split2(a3)
+		y0[3*rs], y1[3*rs] = o[0].apply(s0), o[1].apply(s1)
+		return
 	}
+	for q, a := range [4]int64{a0, a1, a2, a3} {
+		c.emit(a, g, y[q*rs:], cs)
+	}
+}
+
+// split3 splits three 21-bit lanes (see pack).
+func split3(a int64) (s0, s1, s2 int64) {
+	s0 = a << 43 >> 43
+	a = (a - s0) >> 21
+	s1 = a << 43 >> 43
+	return s0, s1, (a - s1) >> 21
+}
+
+// split2 splits two 32-bit lanes (see pack).
+func split2(a int64) (s0, s1 int64) {
+	s0 = int64(int32(a))
+	return s0, (a - s0) >> 32
 }
 
 // emit splits the packed accumulator a of lane group g into its channels'
@@ -366,14 +390,7 @@ func newOut(f Fixed, bias int32, lo int64) out {
 // computed as acc·M + add, the same integer (every term is below 2^62 in
 // magnitude, so nothing overflows).
 func (o out) apply(acc int64) int8 {
-	v := (acc*o.mult + o.add) >> o.shift
-	if v < o.lo {
-		return int8(o.lo)
-	}
-	if v > 127 {
-		return 127
-	}
-	return int8(v)
+	return int8(min(max((acc*o.mult+o.add)>>o.shift, o.lo), 127))
 }
 
 // im2col writes, for each output position p, the InC×KH×KW input patch (zero
