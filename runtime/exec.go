@@ -246,7 +246,7 @@ func gemm[T int8 | byte](x []T, rows, k int, c *compiled, y []int8, rs, cs int) 
 			x0, x1, x2, x3 := x0[:len(w)], x1[:len(w)], x2[:len(w)], x3[:len(w)]
 			var a0, a1, a2, a3 int64
 			i := 0
-			for ; i+1 < len(w); i += 2 { // unrolled by two: half the loop overhead
+			for ; i < len(w)-1; i += 2 { // unrolled by two: half the loop overhead
 				w0, w1 := w[i], w[i+1]
 				a0 += int64(int8(x0[i]))*w0 + int64(int8(x0[i+1]))*w1
 				a1 += int64(int8(x1[i]))*w0 + int64(int8(x1[i+1]))*w1
@@ -308,6 +308,13 @@ func (c *compiled) emit4(a0, a1, a2, a3 int64, g int, y []int8, rs, cs int) {
 		y0[2*rs], y1[2*rs] = o[0].apply(s0), o[1].apply(s1)
 		s0, s1, _ = split3(a3)
 		y0[3*rs], y1[3*rs] = o[0].apply(s0), o[1].apply(s1)
+		return
+	case nc == 1: // the last group of a layer holding a single channel
+		o := &c.outs[ch]
+		y0 := y[ch*cs:]
+		_ = y0[3*rs]
+		sh := 64 - c.width
+		y0[0], y0[rs], y0[2*rs], y0[3*rs] = o.apply(a0<<sh>>sh), o.apply(a1<<sh>>sh), o.apply(a2<<sh>>sh), o.apply(a3<<sh>>sh)
 		return
 	case c.lanes == 2 && nc == 2:
 		o := (*[2]out)(c.outs[ch : ch+2])
