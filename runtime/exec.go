@@ -45,6 +45,8 @@ type compiled struct {
 	lanes  int     // channels per int64: 2, or 3 when every channel's sum fits 21 bits
 	width  uint8   // bits per lane: 32 or 21
 	outs   []out   // per output channel: requantisation, bias, clamp
+	posOff []int   // conv2d: see offsets
+	segOff []int
 }
 
 // tile is how many samples a worker pushes through the layers at once: big
@@ -79,6 +81,7 @@ func NewExecutor(m *Model, cfg ExecConfig) (*Executor, error) {
 		case *Conv2D:
 			k := l.InC * l.KH * l.KW
 			c.pack(l.OutC, k, l.Weights, l.Bias, l.Requant, l.Act)
+			c.offsets(l, shapes[i], shapes[i+1])
 			out := shapes[i+1]
 			e.maxCol = max(e.maxCol, out[1]*out[2]*k)
 			in := shapes[i]
@@ -203,7 +206,7 @@ func (e *Executor) layer(c *compiled, in, out Shape, x, y []int8, n int, col, pa
 		P := out[1] * out[2]
 		for s := 0; s < n; s++ {
 			cols := col[:P*k+8]
-			im2col(l, in, out, x[s*isz:(s+1)*isz], cols, pad)
+			im2col(l, c, in, x[s*isz:(s+1)*isz], cols, pad)
 			gemm(cols, P, k, c, y[s*osz:(s+1)*osz], 1, P)
 		}
 	case *MaxPool:
@@ -403,11 +406,12 @@ func (o out) apply(acc int64) int8 {
 // im2col writes, for each output position p, the InC×KH×KW input patch (zero
 // where padded) as row p of cols. It first copies the input into a
 // zero-padded buffer, so that each kernel row is one unconditional copy
-// (a single 4- or 8-byte move for kernels up to 8 wide; pad and cols carry 8
-// bytes of slack for the over-read and over-write, which later rows
-// overwrite).
-func im2col(l *Conv2D, in, out Shape, x []int8, cols, pad []byte) {
-	H, W, OH, OW := in[1], in[2], out[1], out[2]
+// from precomputed offsets (a single 4- or 8-byte move for kernels up to 8
+// wide; pad and cols carry 8 bytes of slack for the over-read and
+// over-write; positions are written in order, so each spill lands where a
+// later copy writes, or in the slack).
+func im2col(l *Conv2D, c *compiled, in Shape, x []int8, cols, pad []byte) {
+	H, W := in[1], in[2]
 	PH, PW := H+l.PadTop+l.PadBottom, W+l.PadLeft+l.PadRight
 	pad = pad[:l.InC*PH*PW+8]
 	clear(pad)
@@ -421,25 +425,46 @@ func im2col(l *Conv2D, in, out Shape, x []int8, cols, pad []byte) {
 	}
 	kw := l.KW
 	i := 0
-	// Positions in order: a word copy's spill lands in the next kernel
-	// row or the next patch, both written later (the last one into the slack).
-	for oy := 0; oy < OH; oy++ {
-		for ox := 0; ox < OW; ox++ {
-			for ic := 0; ic < l.InC; ic++ {
-				off := (ic*PH+oy*l.StrideH)*PW + ox*l.StrideW
-				for ky := 0; ky < l.KH; ky++ {
-					switch {
-					case kw <= 4:
-						binary.LittleEndian.PutUint32(cols[i:i+4], binary.LittleEndian.Uint32(pad[off:off+4]))
-					case kw <= 8:
-						binary.LittleEndian.PutUint64(cols[i:i+8], binary.LittleEndian.Uint64(pad[off:off+8]))
-					default:
-						copy(cols[i:i+kw], pad[off:off+kw])
-					}
-					i += kw
-					off += PW
-				}
+	switch {
+	case kw <= 4:
+		for _, base := range c.posOff {
+			for _, so := range c.segOff {
+				o := base + so
+				binary.LittleEndian.PutUint32(cols[i:i+4], binary.LittleEndian.Uint32(pad[o:o+4]))
+				i += kw
 			}
+		}
+	case kw <= 8:
+		for _, base := range c.posOff {
+			for _, so := range c.segOff {
+				o := base + so
+				binary.LittleEndian.PutUint64(cols[i:i+8], binary.LittleEndian.Uint64(pad[o:o+8]))
+				i += kw
+			}
+		}
+	default:
+		for _, base := range c.posOff {
+			for _, so := range c.segOff {
+				o := base + so
+				copy(cols[i:i+kw], pad[o:o+kw])
+				i += kw
+			}
+		}
+	}
+}
+
+// offsets precomputes im2col's offsets into the padded input: posOff[p] of
+// output position p's window, segOff[s] of kernel row s = (ic, ky) within it.
+func (c *compiled) offsets(l *Conv2D, in, out Shape) {
+	PH, PW := in[1]+l.PadTop+l.PadBottom, in[2]+l.PadLeft+l.PadRight
+	for oy := 0; oy < out[1]; oy++ {
+		for ox := 0; ox < out[2]; ox++ {
+			c.posOff = append(c.posOff, oy*l.StrideH*PW+ox*l.StrideW)
+		}
+	}
+	for ic := 0; ic < l.InC; ic++ {
+		for ky := 0; ky < l.KH; ky++ {
+			c.segOff = append(c.segOff, (ic*PH+ky)*PW)
 		}
 	}
 }
