@@ -21,12 +21,13 @@ type ExecConfig struct {
 }
 
 // Executor is the optimised interpreter: the same arithmetic as Reference,
-// bit for bit, organised for speed. Weights are packed two output channels
-// to an int64 so that one 64-bit multiply-add computes two int8×int8
-// products (exact, because each channel's sum is proven to fit in 32 bits);
-// the integer matmul walks four samples (or conv positions) per pass over a
-// weight row; convolutions are lowered to that matmul with im2col; a batch is
-// split across workers. An Executor is safe for concurrent use.
+// bit for bit, organised for speed. Weights are packed two or three output
+// channels to an int64 so that one 64-bit multiply-add computes two or three
+// int8×int8 products (exact, because each channel's sum is proven to fit its
+// lane, see pack); the integer matmul walks four samples (or conv positions)
+// per pass over a weight row with requantisation constants hoisted;
+// convolutions are lowered to that matmul with im2col; a batch is split
+// across workers. An Executor is safe for concurrent use.
 type Executor struct {
 	m       *Model
 	shapes  []Shape

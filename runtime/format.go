@@ -145,13 +145,13 @@ func (e *encoder) affine(act Activation, r Requant, bias []int32, w []int8) {
 // Decode parses a .vaim encoding with DefaultLimits.
 func Decode(b []byte) (*Model, error) { return DecodeLimits(b, DefaultLimits) }
 
-// ReadModel reads and decodes a .vaim stream, reading at most lim.MaxBytes.
+// ReadModel reads and decodes a .vaim stream, reading at most lim.MaxBytes
+// (DefaultLimits.MaxBytes when zero), and returns the model and its digest.
 func ReadModel(r io.Reader, lim Limits) (*Model, Digest, error) {
-	max := lim.MaxBytes
-	if max <= 0 {
-		max = DefaultLimits.MaxBytes
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = DefaultLimits.MaxBytes
 	}
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	b, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
 		return nil, Digest{}, err
 	}

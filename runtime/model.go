@@ -295,9 +295,10 @@ func (m *Model) Params() int {
 }
 
 // MemoryEstimate returns the bytes an Executor needs for the model and for
-// one sample in flight: the weights (once as int8, once packed as int64 pairs
-// for the fast kernels), the biases, and the largest two activations plus the
-// im2col scratch of the largest convolution.
+// one sample in flight: the weights (once as int8, once packed into int64
+// lanes for the fast kernels, at most 4 bytes a weight), the biases, and the
+// largest two activations plus the im2col scratch of the largest
+// convolution.
 func (m *Model) MemoryEstimate() (int64, error) {
 	shapes, err := m.Shapes()
 	if err != nil {
