@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -73,13 +74,25 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// readCSVFile reads a dataset from a CSV file, gunzipping it first if it
+// is gzip-compressed (as ../shared/datasets/digits.csv.gz).
 func readCSVFile(path string, features int) (*vairt.Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	d, err := vairt.ReadCSV(bufio.NewReader(f), features)
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	d, err := vairt.ReadCSV(r, features)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
