@@ -9,8 +9,17 @@ import (
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "vai: error: %v\n", err)
+	if err := run(); err != nil {
 		os.Exit(1)
 	}
+}
+
+// run executes the command line and reports an error the way every vai
+// command does: "vai: error: …" on stderr.
+func run() error {
+	err := newRootCmd().Execute()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vai: error: %v\n", err)
+	}
+	return err
 }

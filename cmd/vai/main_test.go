@@ -1,37 +1,100 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/keyring"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"vai": func() {
-			if err := newRootCmd().Execute(); err != nil {
-				fmt.Fprintf(os.Stderr, "vai: error: %v\n", err)
+			if err := run(); err != nil {
 				os.Exit(1)
 			}
 		},
 	})
 }
 
-// TestScripts runs the CLI scripts in testdata/script. $MODELS is the
-// runtime's testdata (reference ONNX and .vaim models, digits CSVs).
+// TestScripts runs the CLI scripts in testdata/script against the real
+// command, with nodes started by the scripts themselves.
 func TestScripts(t *testing.T) {
-	models, err := filepath.Abs(filepath.Join("..", "..", "runtime", "testdata"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	testscript.Run(t, testscript.Params{
-		Dir: filepath.Join("testdata", "script"),
+		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("MODELS", models)
+			base := freeBase()
+			env.Setenv("BASEPORT", strconv.Itoa(base))
+			env.Setenv("RPCPORT", strconv.Itoa(base+1))
+			env.Setenv("APIPORT", strconv.Itoa(base+5))
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("VAI_HOME", filepath.Join(env.WorkDir, ".vai"))
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitnode": waitNode,
+			"keyaddr":  keyAddr,
+		},
 	})
+}
+
+// freeBase picks a base port with ten free ports above it.
+func freeBase() int {
+	for {
+		base := 20000 + 10*rand.IntN(3000)
+		ok := true
+		for i := range 10 {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+}
+
+// waitnode URL: wait until the node at URL has committed a block.
+func waitNode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitnode URL")
+	}
+	c, err := client.Dial(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := c.Status(ctx)
+		cancel()
+		if err == nil && st.LatestBlockHeight > 1 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("no node at %s after 60s", args[0])
+}
+
+// keyaddr NAME VAR HOME: set VAR to the address of the test-keyring key NAME.
+func keyAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: keyaddr NAME VAR HOME")
+	}
+	kr, err := keyring.Open(keyring.Config{Home: ts.MkAbs(args[2]), Backend: keyring.BackendTest})
+	ts.Check(err)
+	info, err := kr.Show(args[0])
+	ts.Check(err)
+	ts.Setenv(args[1], info.Address.String())
 }

@@ -25,24 +25,25 @@ import (
 // addModelRuntimeCommands adds the deterministic runtime's commands (import,
 // run, eval, inspect) to the model command.
 func addModelRuntimeCommands(model *cobra.Command, g *globalFlags) {
-	model.AddCommand(newModelImportCmd(), newModelRunCmd(), newModelEvalCmd(), newModelInspectCmd())
+	model.AddCommand(newModelImportCmd(g), newModelRunCmd(g), newModelEvalCmd(g), newModelInspectCmd(g))
 }
 
-// runtimeFlags are the flags shared by the commands that load a .vaim model.
+// runtimeFlags are the flags shared by the commands that load a .vaim
+// model; the output format is the global --output.
 type runtimeFlags struct {
-	output    string
+	g         *globalFlags
 	maxMemory int64
 }
 
-func (f *runtimeFlags) register(c *cobra.Command) {
-	c.Flags().StringVarP(&f.output, "output", "O", "text", "output format: text or json")
+func (f *runtimeFlags) register(c *cobra.Command, g *globalFlags) {
+	f.g = g
 	c.Flags().Int64Var(&f.maxMemory, "max-memory", vairt.DefaultLimits.MaxMemory, "refuse models needing more memory than this many bytes")
 }
 
+// json reports whether --output json was asked for.
+func (f *runtimeFlags) json() bool { return f.g.output == "json" }
+
 func (f *runtimeFlags) check() error {
-	if f.output != "text" && f.output != "json" {
-		return fmt.Errorf("--output must be text or json, not %q", f.output)
-	}
 	if f.maxMemory <= 0 {
 		return fmt.Errorf("--max-memory must be positive")
 	}
@@ -119,7 +120,7 @@ type importReport struct {
 	Eval        *evalReport `json:"eval,omitempty"`
 }
 
-func newModelImportCmd() *cobra.Command {
+func newModelImportCmd(g *globalFlags) *cobra.Command {
 	var (
 		rf               runtimeFlags
 		calib, test, out string
@@ -195,7 +196,7 @@ accuracy: on --test when given (held-out data), else on the calibration data.`,
 				rep.Eval.Data = test
 			}
 			w := cmd.OutOrStdout()
-			if rf.output == "json" {
+			if rf.json() {
 				return writeJSON(w, rep)
 			}
 			fmt.Fprintf(w, "wrote %s (%d layers, %d parameters, %s)\n", out, rep.Layers, rep.Params, rep.Scheme)
@@ -214,7 +215,7 @@ accuracy: on --test when given (held-out data), else on the calibration data.`,
 			return nil
 		},
 	}
-	rf.register(c)
+	rf.register(c, g)
 	c.Flags().StringVar(&calib, "calibrate", "", "calibration data (CSV: input values, optionally a label)")
 	c.Flags().StringVar(&test, "test", "", "held-out labelled data (CSV) to report accuracy on")
 	c.Flags().StringVarP(&out, "out", "o", "", "where to write the .vaim model")
@@ -258,7 +259,7 @@ type runSample struct {
 	Dequantized []float64 `json:"dequantized"`
 }
 
-func newModelRunCmd() *cobra.Command {
+func newModelRunCmd(g *globalFlags) *cobra.Command {
 	var (
 		rf              runtimeFlags
 		input           string
@@ -339,7 +340,7 @@ carries SHA-256 digests of the int8 input and output bytes for comparing runs.`,
 				res.Outputs = append(res.Outputs, rs)
 			}
 			w := cmd.OutOrStdout()
-			if rf.output == "json" {
+			if rf.json() {
 				return json.NewEncoder(w).Encode(res)
 			}
 			bw := bufio.NewWriter(w)
@@ -353,7 +354,7 @@ carries SHA-256 digests of the int8 input and output bytes for comparing runs.`,
 			return bw.Flush()
 		},
 	}
-	rf.register(c)
+	rf.register(c, g)
 	c.Flags().StringVarP(&input, "input", "i", "", "input file (CSV or JSON), or - for standard input")
 	c.Flags().BoolVar(&saturate, "saturate", false, "clamp inputs that quantise outside int8 instead of failing")
 	c.Flags().BoolVar(&raw, "quantized", false, "inputs are already int8 values (no input scale applied)")
@@ -472,7 +473,7 @@ type evalOutput struct {
 	OutputHash string  `json:"predictions_sha256"`
 }
 
-func newModelEvalCmd() *cobra.Command {
+func newModelEvalCmd(g *globalFlags) *cobra.Command {
 	var (
 		rf       runtimeFlags
 		data     string
@@ -532,7 +533,7 @@ func newModelEvalCmd() *cobra.Command {
 			res.Accuracy = float64(res.Correct) / float64(len(pred))
 			res.OutputHash = sha256Hex(pb)
 			w := cmd.OutOrStdout()
-			if rf.output == "json" {
+			if rf.json() {
 				return writeJSON(w, res)
 			}
 			fmt.Fprintf(w, "accuracy %.2f%% (%d of %d) on %s\n", 100*res.Accuracy, res.Correct, res.Samples, data)
@@ -540,7 +541,7 @@ func newModelEvalCmd() *cobra.Command {
 			return nil
 		},
 	}
-	rf.register(c)
+	rf.register(c, g)
 	c.Flags().StringVar(&data, "data", "", "labelled data (CSV: input values then an integer label)")
 	c.Flags().BoolVar(&saturate, "saturate", false, "clamp inputs that quantise outside int8 instead of failing")
 	return c
@@ -568,7 +569,7 @@ type inspectOutput struct {
 	Meta           map[string]string `json:"meta"`
 }
 
-func newModelInspectCmd() *cobra.Command {
+func newModelInspectCmd(g *globalFlags) *cobra.Command {
 	var rf runtimeFlags
 	c := &cobra.Command{
 		Use:   "inspect MODEL.vaim",
@@ -595,7 +596,7 @@ func newModelInspectCmd() *cobra.Command {
 				res.Layers = append(res.Layers, inspectLayer{Index: i, Kind: l.Kind(), Output: shapes[i+1], Params: l.Params(), Details: layerDetails(l)})
 			}
 			w := cmd.OutOrStdout()
-			if rf.output == "json" {
+			if rf.json() {
 				return writeJSON(w, res)
 			}
 			fmt.Fprintf(w, "model   %s\ndigest  %s\nformat  vaim v%d\ninput   %v, x → round(x·%s)\noutput  %v, q → q·%s\nparams  %d (about %d bytes in memory)\n\n",
@@ -622,7 +623,7 @@ func newModelInspectCmd() *cobra.Command {
 			return nil
 		},
 	}
-	rf.register(c)
+	rf.register(c, g)
 	return c
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestReadCSVFileGzip checks that a gzip-compressed CSV (the form of
@@ -42,4 +44,21 @@ func TestReadCSVFileGzip(t *testing.T) {
 	if len(got.Rows) != 360 || !slices.Equal(got.Labels, want.Labels) || !slices.Equal(got.Rows[359], want.Rows[359]) {
 		t.Errorf("gzip CSV: %d rows, want the 360 of the plain file", len(got.Rows))
 	}
+}
+
+// TestRuntimeScripts runs the CLI scripts of the deterministic runtime in
+// testdata/runtime. $MODELS is the runtime's testdata (reference ONNX and
+// .vaim models, digits CSVs).
+func TestRuntimeScripts(t *testing.T) {
+	models, err := filepath.Abs(filepath.Join("..", "..", "runtime", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "runtime"),
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("MODELS", models)
+			return nil
+		},
+	})
 }

@@ -1,32 +1,56 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/node"
 )
 
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
-	home string
+	home   string
+	output string
+	stdout io.Writer
+	stderr io.Writer
 }
 
 func newRootCmd() *cobra.Command {
-	g := &globalFlags{}
+	g := &globalFlags{stdout: os.Stdout, stderr: os.Stderr}
 	root := &cobra.Command{
-		Use:           "vai",
-		Short:         "vai: a ledger and toolkit for verifiable AI",
+		Use:   "vai",
+		Short: "vai: a ledger and toolkit for verifiable AI",
+		Long: `vai records AI's facts on a ledger with proofs: which data trained a model,
+whether a model file is the one registered, who ran what, and who gets paid.
+
+Start a local chain with 'vai up', then use the other commands against it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.home, "home", "", "vai home directory (default $VAI_HOME or ~/.vai)")
+	root.PersistentFlags().StringVar(&g.output, "output", "text", "output format: text or json")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+		if g.output != "text" && g.output != "json" {
+			return fmt.Errorf("--output must be text or json, not %q", g.output)
+		}
+		return nil
+	}
 	model := &cobra.Command{
 		Use:   "model",
 		Short: "Register, import, run and inspect models",
 	}
 	addModelRuntimeCommands(model, g)
-	root.AddCommand(model)
+	root.AddCommand(
+		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
+		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g),
+		newManifestCmd(g), model,
+	)
 	return root
 }
 
@@ -43,4 +67,41 @@ func (g *globalFlags) resolveHome() (string, error) {
 		return "", err
 	}
 	return filepath.Join(u, ".vai"), nil
+}
+
+// clientFlags are the flags of commands that talk to a node.
+type clientFlags struct {
+	node           string
+	keyringBackend string
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.node, "node", "", "RPC address of the node (default from the home's client.toml, else "+client.DefaultNode+")")
+	cmd.Flags().StringVar(&f.keyringBackend, "keyring-backend", "", "keyring backend: file (encrypted) or test (plain, dev only); default from the home's client.toml, else file")
+}
+
+// clientConfig resolves flags over the home's client.toml.
+func (g *globalFlags) clientConfig(f *clientFlags) (home string, cc node.ClientConfig, err error) {
+	if home, err = g.resolveHome(); err != nil {
+		return "", cc, err
+	}
+	if cc, err = node.LoadClientConfig(home); err != nil {
+		return "", cc, err
+	}
+	if f.node != "" {
+		cc.Node = f.node
+	}
+	if f.keyringBackend != "" {
+		cc.KeyringBackend = f.keyringBackend
+	}
+	return home, cc, nil
+}
+
+func (g *globalFlags) dial(f *clientFlags) (*client.Client, node.ClientConfig, string, error) {
+	home, cc, err := g.clientConfig(f)
+	if err != nil {
+		return nil, cc, "", err
+	}
+	c, err := client.Dial(cc.Node)
+	return c, cc, home, err
 }

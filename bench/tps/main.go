@@ -1,0 +1,482 @@
+// Command tps measures committed transactions per second through the RPC:
+// vai with signed transfers on 1 and 4 validators, and, in the same run
+// with the same load generator and the same node configuration, CometBFT's
+// own kvstore example application. It prints tx/s, the vai/kvstore ratio,
+// submit-to-commit latency (p50/p99) under a paced load, peak memory and
+// disk per million transactions.
+//
+//	go run ./bench/tps                 # full run (~3 minutes on 2 cores)
+//	go run ./bench/tps -quick          # the short version CI runs
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
+	"github.com/cometbft/cometbft/types"
+
+	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/node"
+	"github.com/vai-dev/vai/wire"
+)
+
+var (
+	quick      = flag.Bool("quick", false, "short run for CI: few transactions, 1 validator")
+	nTxs       = flag.Int("txs", 40000, "transactions per throughput run")
+	validators = flag.String("validators", "1,4", "validator counts to run vai with")
+	kvstore    = flag.Bool("kvstore", true, "also run CometBFT's kvstore with the same load")
+	workers    = flag.Int("workers", 64, "concurrent RPC clients")
+	paceRate   = flag.Int("latency-rate", 500, "tx/s of the paced run that measures latency")
+	paceSecs   = flag.Int("latency-secs", 8, "seconds of the paced run")
+	keep       = flag.Bool("keep", false, "keep the node homes")
+	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of vai's first node during the burst to this file")
+)
+
+type result struct {
+	name       string
+	validators int
+	txs        int
+	committed  int
+	seconds    float64
+	tps        float64
+	p50, p99   time.Duration
+	rssMB      float64
+	diskPerM   float64 // MB per million committed txs
+}
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	if *quick {
+		*nTxs, *validators, *paceSecs = 3000, "1", 3
+	}
+	work, err := os.MkdirTemp("", "vai-tps-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if !*keep {
+		defer os.RemoveAll(work)
+	}
+	vaiBin := buildBin(work, "vai", "github.com/vai-dev/vai/cmd/vai")
+	cmtBin := ""
+	if *kvstore {
+		cmtBin = buildBin(work, "cometbft", "github.com/cometbft/cometbft/cmd/cometbft")
+	}
+	fmt.Printf("machine: %d cores, %s; %d txs per run, %d RPC clients\n", runtime.NumCPU(), cpuModel(), *nTxs, *workers)
+	var results []result
+	for _, vs := range strings.Split(*validators, ",") {
+		v, err := strconv.Atoi(vs)
+		if err != nil {
+			log.Fatalf("-validators: %v", err)
+		}
+		results = append(results, run(work, vaiBin, "vai", v))
+		if *kvstore && (v == 1 || v == 4) {
+			results = append(results, run(work, cmtBin, "kvstore", v))
+		}
+	}
+	fmt.Println()
+	fmt.Printf("%-8s %4s %9s %10s %9s %9s %8s %12s\n", "app", "vals", "committed", "tx/s", "p50", "p99", "RSS MB", "disk MB/Mtx")
+	for _, r := range results {
+		fmt.Printf("%-8s %4d %9d %10.0f %9s %9s %8.0f %12.0f\n", r.name, r.validators, r.committed, r.tps,
+			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond), r.rssMB, r.diskPerM)
+	}
+	for _, r := range results {
+		if r.name != "vai" {
+			continue
+		}
+		for _, k := range results {
+			if k.name == "kvstore" && k.validators == r.validators {
+				fmt.Printf("vai/kvstore, %d validator(s): %.2f\n", r.validators, r.tps/k.tps)
+			}
+		}
+	}
+}
+
+func buildBin(dir, name, pkg string) string {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("build %s: %v", pkg, err)
+	}
+	return out
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			_, v, _ := strings.Cut(l, ":")
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func freeBase(n int) int {
+	for base := 30000; base < 60000; base += 100 {
+		ok := true
+		for i := range n * 10 {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	log.Fatal("no free ports")
+	return 0
+}
+
+// keys are the funded senders: each sends at most 48 transactions per run,
+// inside the 64-sequence replay window.
+func keys(n int) []ed25519.PrivateKey {
+	out := make([]ed25519.PrivateKey, n)
+	for i := range out {
+		seed := make([]byte, 32)
+		binary.BigEndian.PutUint64(seed, uint64(i+1))
+		copy(seed[8:], "vai-bench-sender")
+		out[i] = ed25519.NewKeyFromSeed(seed)
+	}
+	return out
+}
+
+const perSender = 48
+
+// run starts a network of v validators of app (vai or kvstore), loads it
+// and measures it.
+func run(work, bin, app string, v int) result {
+	dir := filepath.Join(work, fmt.Sprintf("%s-%d", app, v))
+	base := freeBase(v)
+	total := *nTxs + *paceRate**paceSecs + 100
+	senders := keys((total + perSender - 1) / perSender)
+	var bal []bank.GenesisBalance
+	for _, k := range senders {
+		bal = append(bal, bank.GenesisBalance{Address: wire.AddressFromPubKey(k.Public().(ed25519.PublicKey)), Amount: wire.UVAI(1_000_000_000)})
+	}
+	if err := node.Testnet(node.TestnetOptions{Out: dir, Validators: v, ChainID: "bench", BasePort: base, Balances: bal}); err != nil {
+		log.Fatal(err)
+	}
+	if *cpuProfile != "" && app == "vai" {
+		c, err := node.LoadCometConfig(node.TestnetHome(dir, 0))
+		if err != nil {
+			log.Fatal(err)
+		}
+		c.RPC.PprofListenAddress = fmt.Sprintf("127.0.0.1:%d", base+9)
+		cmtcfg.WriteConfigFile(filepath.Join(node.TestnetHome(dir, 0), "config", "config.toml"), c)
+	}
+	var procs []*exec.Cmd
+	var rpcs []string
+	for i := range v {
+		home := node.TestnetHome(dir, i)
+		var cmd *exec.Cmd
+		if app == "vai" {
+			cmd = exec.Command(bin, "start", "--home", home)
+		} else {
+			cmd = exec.Command(bin, "node", "--home", home, "--proxy_app", "kvstore", "--log_level", "error")
+		}
+		logf, _ := os.Create(filepath.Join(home, "node.log"))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			log.Fatal(err)
+		}
+		procs = append(procs, cmd)
+		rpcs = append(rpcs, fmt.Sprintf("http://127.0.0.1:%d", node.TestnetPorts(base, i).RPC))
+	}
+	defer func() {
+		for _, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+			p.Wait()
+		}
+	}()
+	for _, r := range rpcs {
+		waitReady(r)
+	}
+	diskBefore := diskUsage(dir)
+
+	// Build every transaction up front: signing is the client's cost.
+	txs := make([][]byte, 0, total)
+	sink := wire.ModuleAddress("bench-sink")
+	for i := range total {
+		if app == "kvstore" {
+			txs = append(txs, []byte(fmt.Sprintf("bench%08d=%032d", i, i)))
+			continue
+		}
+		k := senders[i/perSender]
+		m, _ := wire.NewMsg("bank/send", bank.MsgSend{To: sink, Amount: wire.UVAI(1)})
+		env, err := wire.Sign(&wire.Body{ChainID: "bench", Sequence: uint64(i % perSender), Fee: wire.UVAI(1000), Msgs: []wire.Msg{m}}, k)
+		if err != nil {
+			log.Fatal(err)
+		}
+		txs = append(txs, env)
+	}
+	// Interleave senders so each RPC worker spreads over many accounts.
+	burst := interleave(txs[:*nTxs], perSender)
+	paced := txs[*nTxs:]
+
+	res := result{name: app, validators: v, txs: len(burst)}
+	fmt.Printf("%s, %d validator(s): %d txs as fast as %d clients can submit…\n", app, v, len(burst), *workers)
+	var profDone chan struct{}
+	if *cpuProfile != "" && app == "vai" {
+		profDone = make(chan struct{})
+		go func() {
+			defer close(profDone)
+			out, err := exec.Command("curl", "-s", "-o", *cpuProfile, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=8", base+9)).CombinedOutput()
+			if err != nil {
+				log.Printf("profile: %v %s", err, out)
+			}
+		}()
+	}
+	tp := load(rpcs, burst, 0)
+	if profDone != nil {
+		<-profDone
+	}
+	res.committed, res.seconds = tp.committed, tp.seconds
+	res.tps = float64(tp.committed) / tp.seconds
+	fmt.Printf("  %d committed in %.2fs: %.0f tx/s\n", tp.committed, tp.seconds, res.tps)
+	fmt.Printf("%s, %d validator(s): latency at %d tx/s for %ds…\n", app, v, *paceRate, *paceSecs)
+	lat := load(rpcs, paced, *paceRate)
+	res.p50, res.p99 = lat.p50, lat.p99
+	fmt.Printf("  p50 %s, p99 %s\n", res.p50, res.p99)
+	for _, p := range procs {
+		res.rssMB = max(res.rssMB, peakRSS(p.Process.Pid))
+	}
+	if c := tp.committed + lat.committed; c > 0 {
+		res.diskPerM = float64(diskUsage(dir)-diskBefore) / float64(v) / float64(c) * 1e6 / (1 << 20)
+	}
+	return res
+}
+
+func interleave(txs [][]byte, per int) [][]byte {
+	n := len(txs) / per
+	out := make([][]byte, 0, len(txs))
+	for j := range per {
+		for i := range n {
+			out = append(out, txs[i*per+j])
+		}
+	}
+	return append(out, txs[n*per:]...)
+}
+
+func waitReady(rpc string) {
+	c, err := rpchttp.New(rpc, "/websocket")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 600 {
+		st, err := c.Status(context.Background())
+		if err == nil && st.SyncInfo.LatestBlockHeight > 1 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatalf("node %s not ready", rpc)
+}
+
+type loadResult struct {
+	committed int
+	seconds   float64
+	p50, p99  time.Duration
+}
+
+// load submits txs with broadcast_tx_sync from the workers (round robin over
+// the nodes), at rate tx/s if rate > 0, and follows the blocks until every
+// admitted transaction is committed.
+func load(rpcs []string, txs [][]byte, rate int) loadResult {
+	submitted := make([]atomic.Int64, len(txs)) // unix nanos; 0: not admitted
+	index := make(map[[32]byte]int, len(txs))
+	for i, tx := range txs {
+		index[types.Tx(tx).Key()] = i
+	}
+	c0, _ := rpchttp.New(rpcs[0], "/websocket")
+	st, err := c0.Status(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	startHeight := st.SyncInfo.LatestBlockHeight
+	start := time.Now()
+	var next atomic.Int64
+	var admitted, rejected atomic.Int64
+	var wg sync.WaitGroup
+	for w := range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := rpchttp.New(rpcs[w%len(rpcs)], "/websocket")
+			if err != nil {
+				log.Fatal(err)
+			}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(txs) {
+					return
+				}
+				if rate > 0 {
+					due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+					time.Sleep(time.Until(due))
+				}
+				t := time.Now().UnixNano()
+				res, err := c.BroadcastTxSync(context.Background(), txs[i])
+				if err != nil || res.Code != 0 {
+					if rejected.Add(1) <= 3 {
+						log.Printf("  rejected: %v %v", err, res)
+					}
+					continue
+				}
+				submitted[i].Store(t)
+				admitted.Add(1)
+			}
+		}()
+	}
+	// Follow the chain: each new block's transactions are committed now.
+	var lat []time.Duration
+	var heights []int64
+	committed := 0
+	var lastCommit time.Time
+	h := startHeight
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	sending := true
+	idle := time.Now()
+	for {
+		if sending {
+			select {
+			case <-done:
+				sending = false
+			default:
+			}
+		}
+		if !sending && int64(committed) >= admitted.Load() {
+			break
+		}
+		if time.Since(idle) > 30*time.Second {
+			log.Printf("  no commits for 30s: %d of %d admitted committed", committed, admitted.Load())
+			break
+		}
+		st, err := c0.Status(context.Background())
+		if err != nil || st.SyncInfo.LatestBlockHeight <= h {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		for h < st.SyncInfo.LatestBlockHeight {
+			h++
+			b := fetchBlock(c0, h)
+			if len(b.Block.Txs) > 0 {
+				heights = append(heights, h)
+			}
+			for _, tx := range b.Block.Txs {
+				i, ok := index[tx.Key()]
+				if !ok {
+					continue
+				}
+				committed++
+				if t := submitted[i].Load(); t != 0 {
+					lat = append(lat, now.Sub(time.Unix(0, t)))
+				}
+			}
+			if len(b.Block.Txs) > 0 {
+				lastCommit = now
+				idle = now
+			}
+		}
+	}
+	// Results are checked after the measurement: encoding them is costly
+	// for the node and not part of committing.
+	for _, h := range heights {
+		br := fetchResults(c0, h)
+		for _, tx := range br.TxsResults {
+			if tx.Code != 0 {
+				committed--
+			}
+		}
+	}
+	r := loadResult{committed: committed, seconds: lastCommit.Sub(start).Seconds()}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	return r
+}
+
+// fetchBlock gets a block, retrying briefly.
+func fetchBlock(c *rpchttp.HTTP, h int64) *ctypes.ResultBlock {
+	var err error
+	for range 100 {
+		var b *ctypes.ResultBlock
+		if b, err = c.Block(context.Background(), &h); err == nil {
+			return b
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatalf("block %d: %v", h, err)
+	return nil
+}
+
+// fetchResults gets a block's results, retrying briefly: the results of the
+// newest block can trail its header by a moment.
+func fetchResults(c *rpchttp.HTTP, h int64) *ctypes.ResultBlockResults {
+	var err error
+	for range 100 {
+		var br *ctypes.ResultBlockResults
+		if br, err = c.BlockResults(context.Background(), &h); err == nil {
+			return br
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatalf("results of block %d: %v", h, err)
+	return nil
+}
+
+// peakRSS is a process's peak resident memory in MB.
+func peakRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func diskUsage(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,44 @@
+// Package app assembles vai's state machine: which ledger modules it runs,
+// in which order, and how their keepers are wired to each other. Adding a
+// module means adding it here; the ledger core does not change.
+package app
+
+import (
+	"log/slog"
+
+	dbm "github.com/cometbft/cometbft-db"
+
+	"github.com/vai-dev/vai/internal/ledger"
+	"github.com/vai-dev/vai/internal/ledger/bank"
+)
+
+// Config is what the assembled ledger needs from its host.
+type Config struct {
+	DB              dbm.DB
+	InvariantPeriod int64
+	KeepVersions    int64
+	Logger          *slog.Logger
+}
+
+// App is the assembled ledger with handles on its modules.
+type App struct {
+	*ledger.Ledger
+	Bank *bank.Module
+}
+
+// New assembles the ledger over cfg.DB.
+func New(cfg Config) (*App, error) {
+	b := bank.New()
+	l, err := ledger.New(ledger.Config{
+		DB:              cfg.DB,
+		Modules:         []ledger.Module{b},
+		Fees:            b.Keeper,
+		InvariantPeriod: cfg.InvariantPeriod,
+		KeepVersions:    cfg.KeepVersions,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &App{Ledger: l, Bank: b}, nil
+}

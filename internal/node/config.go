@@ -1,0 +1,150 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	cmtcfg "github.com/cometbft/cometbft/config"
+	"github.com/spf13/viper"
+)
+
+// A home directory holds one node:
+//
+//	config/config.toml   CometBFT's configuration (consensus, p2p, rpc, mempool)
+//	config/app.toml      vai's node settings (REST API, state, logging)
+//	config/client.toml   defaults for client commands (node URL, keyring)
+//	config/genesis.json, node_key.json, priv_validator_key.json
+//	data/                block store, consensus state, tx index, application.db
+//	keyring-test/, keyring-file/
+const (
+	appConfigFile    = "app.toml"
+	clientConfigFile = "client.toml"
+)
+
+// AppConfig is config/app.toml.
+type AppConfig struct {
+	API   APIConfig   `toml:"api"`
+	State StateConfig `toml:"state"`
+	Log   LogConfig   `toml:"log"`
+}
+
+// APIConfig configures the REST API.
+type APIConfig struct {
+	Enable bool `toml:"enable"`
+	// Address to listen on; loopback unless you mean to expose it.
+	Address string `toml:"address"`
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+}
+
+// StateConfig configures the ledger's storage.
+type StateConfig struct {
+	// InvariantPeriod checks every invariant each N blocks (0: never). A
+	// broken invariant halts the node.
+	InvariantPeriod int64 `toml:"invariant_period"`
+	// KeepVersions is how many recent state versions are kept for
+	// historical queries and proofs (0: all).
+	KeepVersions int64 `toml:"keep_versions"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// DefaultAppConfig is the configuration of a new home.
+func DefaultAppConfig() AppConfig {
+	return AppConfig{
+		API:   APIConfig{Enable: true, Address: "127.0.0.1:1317", MaxBodyBytes: 4 << 20},
+		State: StateConfig{InvariantPeriod: 100, KeepVersions: 0},
+		Log:   LogConfig{Level: "warn", Format: "text"},
+	}
+}
+
+// ClientConfig is config/client.toml: defaults for client commands.
+type ClientConfig struct {
+	ChainID        string `toml:"chain_id"`
+	Node           string `toml:"node"`
+	KeyringBackend string `toml:"keyring_backend"`
+}
+
+// LoadAppConfig reads config/app.toml; unknown keys are errors.
+func LoadAppConfig(home string) (AppConfig, error) {
+	c := DefaultAppConfig()
+	err := decodeStrict(filepath.Join(home, "config", appConfigFile), &c)
+	return c, err
+}
+
+// LoadClientConfig reads config/client.toml. A missing file gives the
+// defaults (node on localhost, file keyring).
+func LoadClientConfig(home string) (ClientConfig, error) {
+	c := ClientConfig{Node: "http://127.0.0.1:26657", KeyringBackend: "file"}
+	err := decodeStrict(filepath.Join(home, "config", clientConfigFile), &c)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	return c, err
+}
+
+func decodeStrict(path string, v any) error {
+	md, err := toml.DecodeFile(path, v)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("%s: unknown settings %s", path, strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+func writeTOML(path string, v any) error {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(v); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// LoadCometConfig reads config/config.toml as CometBFT's own commands do.
+func LoadCometConfig(home string) (*cmtcfg.Config, error) {
+	path := filepath.Join(home, "config", "config.toml")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%s is not a vai home (no config/config.toml): run `vai init` or `vai up`", home)
+	}
+	v := viper.New()
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	c := cmtcfg.DefaultConfig()
+	if err := v.Unmarshal(c); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	c.SetRoot(home)
+	if err := c.ValidateBasic(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseLevel parses a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("invalid log level %q (want debug, info, warn or error)", s)
+	}
+	return l, nil
+}

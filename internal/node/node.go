@@ -1,0 +1,208 @@
+// Package node assembles and runs a vai node in one process: CometBFT
+// consensus with the vai ledger as its in-process ABCI application, the
+// REST API, and Prometheus metrics. It also creates homes: single-node
+// devnets and multi-validator testnets on one machine.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	dbm "github.com/cometbft/cometbft-db"
+	cmtcfg "github.com/cometbft/cometbft/config"
+	nm "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/p2p"
+	"github.com/cometbft/cometbft/privval"
+	"github.com/cometbft/cometbft/proxy"
+	"github.com/cometbft/cometbft/rpc/client/local"
+
+	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/abci"
+	"github.com/vai-dev/vai/internal/app"
+	"github.com/vai-dev/vai/internal/httpapi"
+)
+
+// Options configure New.
+type Options struct {
+	Home string
+	// LogLevel overrides app.toml's level when set.
+	LogLevel string
+	// LogOutput receives logs (default stderr).
+	LogOutput io.Writer
+	// NoMetrics turns Prometheus off whatever config.toml says (CometBFT
+	// registers its metrics globally, so two nodes in one process clash).
+	NoMetrics bool
+}
+
+// Node is a running (or ready to run) vai node.
+type Node struct {
+	Home   string
+	Comet  *cmtcfg.Config
+	Config AppConfig
+	App    *app.App
+	Client *client.Client
+	API    *httpapi.Server
+	Log    *slog.Logger
+
+	node *nm.Node
+	dbMu sync.Mutex
+	dbs  []dbm.DB
+}
+
+// New loads a home and assembles its node without starting it.
+func New(o Options) (*Node, error) {
+	cc, err := LoadCometConfig(o.Home)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := LoadAppConfig(o.Home)
+	if err != nil {
+		return nil, err
+	}
+	if o.NoMetrics {
+		cc.Instrumentation.Prometheus = false
+	}
+	if o.LogLevel != "" {
+		ac.Log.Level = o.LogLevel
+	}
+	level, err := ParseLevel(ac.Log.Level)
+	if err != nil {
+		return nil, err
+	}
+	out := o.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	var h slog.Handler = slog.NewTextHandler(out, &slog.HandlerOptions{Level: level})
+	if ac.Log.Format == "json" {
+		h = slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(h)
+	n := &Node{Home: o.Home, Comet: cc, Config: ac, Log: log}
+
+	appDB, err := n.openDB(&cmtcfg.DBContext{ID: "application", Config: cc})
+	if err != nil {
+		return nil, fmt.Errorf("open application state: %w", err)
+	}
+	a, err := app.New(app.Config{DB: appDB, InvariantPeriod: ac.State.InvariantPeriod, KeepVersions: ac.State.KeepVersions, Logger: log.With("module", "ledger")})
+	if err != nil {
+		n.closeDBs()
+		return nil, err
+	}
+	n.App = a
+	nodeKey, err := p2p.LoadNodeKey(cc.NodeKeyFile())
+	if err != nil {
+		n.closeDBs()
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	pv := privval.LoadFilePV(cc.PrivValidatorKeyFile(), cc.PrivValidatorStateFile())
+	cn, err := nm.NewNode(cc, pv, nodeKey,
+		proxy.NewConnSyncLocalClientCreator(abci.New(a.Ledger)),
+		nm.DefaultGenesisDocProviderFunc(cc),
+		n.openDB,
+		nm.DefaultMetricsProvider(cc.Instrumentation),
+		cometLogger{log.With("module", "cometbft")},
+	)
+	if err != nil {
+		n.closeDBs()
+		return nil, fmt.Errorf("assemble node: %w", err)
+	}
+	n.node = cn
+	n.Client = client.New(local.New(cn))
+	if ac.API.Enable {
+		n.API = httpapi.New(httpapi.Config{Address: ac.API.Address, MaxBodyBytes: ac.API.MaxBodyBytes, Logger: log.With("module", "api")}, n.Client)
+	}
+	return n, nil
+}
+
+// openDB opens (and remembers, to close) one of the node's databases. The
+// CometBFT node does not close its tx-index database on stop, which breaks
+// restarting a node in the same process.
+func (n *Node) openDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
+	db, err := cmtcfg.DefaultDBProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.dbMu.Lock()
+	n.dbs = append(n.dbs, db)
+	n.dbMu.Unlock()
+	return db, nil
+}
+
+func (n *Node) closeDBs() {
+	n.dbMu.Lock()
+	defer n.dbMu.Unlock()
+	for _, db := range n.dbs {
+		db.Close()
+	}
+	n.dbs = nil
+}
+
+// Start starts consensus, the RPC server and the REST API.
+func (n *Node) Start() error {
+	if err := n.node.Start(); err != nil {
+		n.closeDBs()
+		return fmt.Errorf("start node: %w", err)
+	}
+	if n.API != nil {
+		if err := n.API.Start(); err != nil {
+			n.node.Stop()
+			n.node.Wait()
+			n.closeDBs()
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops everything and closes the databases.
+func (n *Node) Stop() error {
+	var errs []error
+	if n.API != nil {
+		errs = append(errs, n.API.Close())
+	}
+	if n.node.IsRunning() {
+		errs = append(errs, n.node.Stop())
+		n.node.Wait()
+	}
+	n.closeDBs()
+	return errors.Join(errs...)
+}
+
+// Run starts the node and stops it when ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Stop()
+}
+
+// Endpoints describes where the node listens.
+type Endpoints struct {
+	RPC, API, P2P, Prometheus string
+}
+
+// Endpoints returns the node's listening addresses.
+func (n *Node) Endpoints() Endpoints {
+	e := Endpoints{RPC: httpURL(n.Comet.RPC.ListenAddress), P2P: n.Comet.P2P.ListenAddress}
+	if n.API != nil {
+		e.API = "http://" + n.Config.API.Address
+	}
+	if n.Comet.Instrumentation.Prometheus {
+		e.Prometheus = "http://" + n.Comet.Instrumentation.PrometheusListenAddr + "/metrics"
+	}
+	return e
+}
+
+func httpURL(tcp string) string {
+	if len(tcp) > 6 && tcp[:6] == "tcp://" {
+		return "http://" + tcp[6:]
+	}
+	return tcp
+}

@@ -1,0 +1,286 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cosmos/ics23/go"
+	json "github.com/go-json-experiment/json"
+
+	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/httpapi"
+	"github.com/vai-dev/vai/internal/keyring"
+	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/node"
+	"github.com/vai-dev/vai/wire"
+)
+
+func freePorts(t *testing.T) node.Ports {
+	t.Helper()
+	for range 100 {
+		base := 20000 + 10*rand.IntN(3000)
+		ok := true
+		for i := range 6 {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return node.TestnetPorts(base, 0)
+		}
+	}
+	t.Fatal("no free ports")
+	return node.Ports{}
+}
+
+// devnet creates and starts an in-process devnet, returning the node and
+// the dev key.
+func devnet(t *testing.T) (*node.Node, ed25519.PrivateKey, string) {
+	t.Helper()
+	home := t.TempDir()
+	ports := freePorts(t)
+	var kr *keyring.Keyring
+	_, err := node.Devnet(home, ports, func(home string) (wire.Address, error) {
+		var err error
+		kr, err = keyring.Open(keyring.Config{Home: home, Backend: keyring.BackendTest})
+		if err != nil {
+			return wire.Address{}, err
+		}
+		info, err := kr.Add("dev")
+		return info.Address, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := kr.Signer("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, home)
+	return n, dev, home
+}
+
+func start(t *testing.T, home string) *node.Node {
+	t.Helper()
+	n, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "error", LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		st, err := n.Client.Status(ctx)
+		if err == nil && st.LatestBlockHeight > 1 {
+			return n
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("node did not produce blocks")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func getJSON(t *testing.T, url string, wantStatus int, out any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != wantStatus {
+		t.Fatalf("GET %s: %d %s, want %d", url, res.StatusCode, body, wantStatus)
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			t.Fatalf("GET %s: %v in %s", url, err, body)
+		}
+	}
+}
+
+func post(t *testing.T, url string, body []byte, wantStatus int) httpapi.Error {
+	t.Helper()
+	res, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != wantStatus {
+		t.Fatalf("POST %s: %d %s, want %d", url, res.StatusCode, b, wantStatus)
+	}
+	var e struct {
+		Error httpapi.Error `json:"error"`
+	}
+	json.Unmarshal(b, &e)
+	return e.Error
+}
+
+func TestRESTAPI(t *testing.T) {
+	n, dev, _ := devnet(t)
+	api := n.Endpoints().API
+	ctx := context.Background()
+	bob := wire.AddressFromPubKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)).Public().(ed25519.PublicKey))
+	m, _ := wire.NewMsg("bank/send", bank.MsgSend{To: bob, Amount: wire.UVAI(777)})
+	env, _, err := n.Client.Sign(ctx, dev, client.TxOptions{}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Submit through REST and wait.
+	res, err := http.Post(api+"/txs?wait=true", "application/json", bytes.NewReader(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub httpapi.SubmitResponse
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || json.Unmarshal(b, &sub) != nil || sub.Result == nil || sub.Result.Code != 0 {
+		t.Fatalf("POST /txs?wait: %d %s", res.StatusCode, b)
+	}
+
+	var acc httpapi.AccountResponse
+	getJSON(t, api+"/accounts/"+bob.String(), 200, &acc)
+	if acc.Balance.Amount != 777 {
+		t.Errorf("balance = %v", acc.Balance)
+	}
+	var tx client.TxResult
+	getJSON(t, api+"/txs/"+sub.Hash, 200, &tx)
+	if tx.Height != sub.Result.Height {
+		t.Errorf("tx lookup height %d, committed at %d", tx.Height, sub.Result.Height)
+	}
+
+	// A proven balance: check the ICS23 proof against the next header.
+	var pb httpapi.BalanceResponse
+	getJSON(t, api+"/accounts/"+bob.String()+"/balance?prove=true", 200, &pb)
+	if pb.Proof == nil || pb.Amount.Amount != 777 {
+		t.Fatalf("proven balance = %+v", pb)
+	}
+	var proof ics23.CommitmentProof
+	raw, _ := b64(pb.Proof.ICS23)
+	if err := proof.Unmarshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	h := pb.Height + 1
+	for height(t, n) < h {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cm, err := n.Client.RPC().Commit(ctx, &h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := b64(pb.Proof.Key)
+	val, _ := b64(pb.Proof.Value)
+	if !client.VerifyProof(cm.SignedHeader.AppHash, &proof, key, val) {
+		t.Fatal("the REST proof does not verify against the next header's app hash")
+	}
+
+	// Errors: the code, the codespace, the kind and the status agree.
+	e := post(t, api+"/txs", []byte("garbage"), 400)
+	if e.Codespace != "ledger" || e.Code != 3 || e.Kind != "invalid" {
+		t.Errorf("garbage: %+v", e)
+	}
+	// The same transaction again is idempotent: its result comes back.
+	res, err = http.Post(api+"/txs", "application/json", bytes.NewReader(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	var again httpapi.SubmitResponse
+	if res.StatusCode != 200 || json.Unmarshal(b, &again) != nil || again.Result == nil || again.Result.Height != sub.Result.Height {
+		t.Errorf("resubmitting a committed tx: %d %s", res.StatusCode, b)
+	}
+	// Another transaction with a used sequence is a replay: 409.
+	seq := uint64(0)
+	replay, _, err := n.Client.Sign(ctx, dev, client.TxOptions{Sequence: &seq, Memo: "again"}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = post(t, api+"/txs", replay, 409)
+	if e.Code != 7 || e.Kind != "conflict" || !strings.Contains(e.Message, "sequence") {
+		t.Errorf("replay: %+v", e)
+	}
+	post(t, api+"/txs", bytes.Repeat([]byte("x"), 5<<20), 413)
+	getJSON(t, api+"/accounts/vai1nope", 400, nil)
+	getJSON(t, api+"/txs/"+strings.Repeat("AB", 32), 404, nil)
+	getJSON(t, api+"/no/such/route", 404, nil)
+
+	var codes []httpapi.ErrorCode
+	getJSON(t, api+"/errors", 200, &codes)
+	found := false
+	for _, c := range codes {
+		found = found || (c.Codespace == "bank" && c.Code == 2 && c.HTTPStatus == 402)
+	}
+	if !found {
+		t.Error("GET /errors lacks bank/2 insufficient funds → 402")
+	}
+}
+
+func height(t *testing.T, n *node.Node) int64 {
+	st, err := n.Client.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.LatestBlockHeight
+}
+
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	n, _, _ := devnet(t)
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	getJSON(t, n.Endpoints().API+"/openapi.json", 200, &doc)
+	var documented []string
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			documented = append(documented, strings.ToUpper(m)+" "+p)
+		}
+	}
+	slices.Sort(documented)
+	routes := slices.Sorted(slices.Values(httpapi.Routes))
+	if !slices.Equal(documented, routes) {
+		t.Errorf("openapi.json documents %v\nthe server routes %v", documented, routes)
+	}
+}
+
+func TestRestartInProcess(t *testing.T) {
+	n, dev, home := devnet(t)
+	ctx := context.Background()
+	m, _ := wire.NewMsg("bank/send", bank.MsgSend{To: wire.ModuleAddress("x"), Amount: wire.UVAI(1)})
+	if _, err := n.Client.Send(ctx, dev, client.TxOptions{Wait: true}, m); err != nil {
+		t.Fatal(err)
+	}
+	h := height(t, n)
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := start(t, home)
+	if got := height(t, n2); got < h {
+		t.Fatalf("restarted at %d, was at %d", got, h)
+	}
+	if _, err := n2.Client.Send(ctx, dev, client.TxOptions{Wait: true}, m); err != nil {
+		t.Fatalf("send after restart: %v", err)
+	}
+}
+
+func b64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's test command: what CI runs (.ci/run) and what the README
+# tells you to run. Needs Go and the module proxy; installs nothing else by
+# hand (scripts that need Debian packages install them themselves).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l . | grep -v '^testdata/' || true)
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-clean:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== test data: ONNX backend node tests (Debian libonnx-testdata) for runtime conformance"
+scripts/install-test-deps.sh --conformance-only
+
+echo "== race detector on the concurrent packages"
+go test -race -count=1 ./wire/... ./client/... ./internal/ledger/... ./internal/keyring/... ./manifest/... ./cas/... ./runtime/...
+
+echo "== all tests"
+go test -count=1 ./...
+
+echo "== short benchmark run"
+go run ./bench/tps -quick
