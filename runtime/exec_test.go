@@ -1,6 +1,8 @@
 package runtime_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -293,6 +295,58 @@ func TestDigitsModelsMatchReference(t *testing.T) {
 			if err != nil || !slices.Equal(got, want) {
 				t.Fatalf("%s, %d workers: executor differs from reference (%v)", name, w, err)
 			}
+		}
+	}
+}
+
+// TestDigitsGoldenOutputs pins the int8 outputs of the committed digits
+// models on the held-out digits: SHA-256 over all output bytes. Any change
+// of arithmetic, on any machine or build, fails here ("identical outputs on
+// every run and machine").
+func TestDigitsGoldenOutputs(t *testing.T) {
+	t.Parallel()
+	golden := map[string]string{
+		"digits_mlp":  "4cec44319f1d64e241fd23771010c566ef529c828348f7d71fb5cfd04607abea",
+		"digits_cnn":  "6c05d9640c2543c566cb981d4ccd99e9c132a5e40102ceeb8eb4c6ea201dadf1",
+		"digits_tanh": "64849d841f03c8a21d2562045e427420d791941f7c77992829d2d5c3ba36307d",
+	}
+	for name, want := range golden {
+		raw, err := os.ReadFile("testdata/" + name + ".vaim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := runtime.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open("testdata/digits_test.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := runtime.ReadCSV(f, m.Input.Size())
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := m.QuantizeRows(d.Rows, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := runtime.NewExecutor(m, runtime.ExecConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.Run(in, len(d.Rows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, len(out))
+		for i, v := range out {
+			b[i] = byte(v)
+		}
+		sum := sha256.Sum256(b)
+		if got := hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s: outputs on digits_test.csv hash to %s, want %s", name, got, want)
 		}
 	}
 }
