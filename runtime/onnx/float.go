@@ -7,7 +7,8 @@ import (
 	vairt "github.com/vai-dev/vai/runtime"
 )
 
-// Shapes returns the input shape followed by every layer's output shape.
+// Shapes returns the input shape followed by every layer's output shape, for
+// a graph that passes Validate.
 func (g *Graph) Shapes() []vairt.Shape {
 	shapes := []vairt.Shape{g.Input}
 	s := g.Input
@@ -43,6 +44,9 @@ func (g *Graph) Run(x []float32, n int) ([]float32, error) {
 // run executes the graph; if observe is set it is called with every layer's
 // output (index i is layer i's output) for calibration.
 func (g *Graph) run(x []float32, n int, observe func(i int, y []float32)) ([]float32, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
 	shapes := g.Shapes()
 	isz := g.Input.Size()
 	if n < 0 || len(x) != n*isz {
@@ -155,4 +159,69 @@ func floatPool(p vairt.Pool, in, out vairt.Shape, x, y []float32, f func(sum flo
 			}
 		}
 	}
+}
+
+// Validate checks that the layers chain and their parameters have the sizes
+// their dimensions say (Load only makes such graphs; Run and Quantize check
+// graphs built by hand).
+func (g *Graph) Validate() error {
+	s := g.Input
+	if len(s) == 0 || len(s) > 4 || s.Size() < 1 || s.Size() > 1<<24 {
+		return fmt.Errorf("%w: input shape %v", ErrUnsupported, s)
+	}
+	if len(g.Layers) == 0 {
+		return fmt.Errorf("%w: no layers", ErrUnsupported)
+	}
+	for i, l := range g.Layers {
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("%w: layer %d (%s): %s", ErrUnsupported, i, l.Kind(), fmt.Sprintf(format, args...))
+		}
+		window := func(p vairt.Pool) (int, int, error) {
+			if len(s) != 3 {
+				return 0, 0, bad("input %v is not [C H W]", s)
+			}
+			if _, err := (&vairt.MaxPool{Pool: p}).OutShape(s); err != nil {
+				return 0, 0, bad("%v", err)
+			}
+			oh, ow := outHW(p, s[1], s[2])
+			return oh, ow, nil
+		}
+		switch l := l.(type) {
+		case *Dense:
+			if len(s) != 1 || s[0] != l.In || l.Out < 1 || len(l.W) != l.In*l.Out || len(l.B) != l.Out {
+				return bad("%d→%d with %d weights and %d biases on input %v", l.In, l.Out, len(l.W), len(l.B), s)
+			}
+			s = vairt.Shape{l.Out}
+		case *Conv:
+			oh, ow, err := window(l.Pool)
+			if err != nil {
+				return err
+			}
+			if s[0] != l.InC || l.OutC < 1 || len(l.W) != l.OutC*l.InC*l.KH*l.KW || len(l.B) != l.OutC {
+				return bad("%d→%d channels with %d weights and %d biases on input %v", l.InC, l.OutC, len(l.W), len(l.B), s)
+			}
+			s = vairt.Shape{l.OutC, oh, ow}
+		case *MaxPool:
+			oh, ow, err := window(l.Pool)
+			if err != nil {
+				return err
+			}
+			s = vairt.Shape{s[0], oh, ow}
+		case *AvgPool:
+			oh, ow, err := window(l.Pool)
+			if err != nil {
+				return err
+			}
+			s = vairt.Shape{s[0], oh, ow}
+		case *Reshape:
+			if len(l.Shape) == 0 || len(l.Shape) > 4 || l.Shape.Size() != s.Size() {
+				return bad("reshape %v to %v", s, l.Shape)
+			}
+			s = l.Shape
+		case *Relu, *Sigmoid, *Tanh:
+		default:
+			return bad("unknown layer type %T", l)
+		}
+	}
+	return nil
 }

@@ -194,6 +194,16 @@ func TestBuiltGraphs(t *testing.T) {
 		onnx: model([]node{{op: "MatMul", inputs: []string{"x", "w"}, outputs: []string{"y"}}}, []tensor{w}, "y", 4),
 		err:  onnx.ErrUnsupported,
 	}, {
+		name: "zero outputs",
+		onnx: model([]node{{op: "MatMul", inputs: []string{"x", "w"}, outputs: []string{"y"}}},
+			[]tensor{{"w", []int64{3, 0}, nil}}, "y", 3),
+		err: onnx.ErrUnsupported,
+	}, {
+		name: "zero output channels",
+		onnx: model([]node{{op: "Conv", inputs: []string{"x", "w"}, outputs: []string{"y"}}},
+			[]tensor{{"w", []int64{0, 1, 2, 2}, nil}}, "y", 1, 3, 3),
+		err: onnx.ErrUnsupported,
+	}, {
 		name: "ceil mode",
 		onnx: model([]node{{op: "MaxPool", inputs: []string{"x"}, outputs: []string{"y"},
 			ints: map[string][]int64{"kernel_shape": {2, 2}, "ceil_mode": {1}}}}, nil, "y", 1, 3, 3),
@@ -274,6 +284,28 @@ func TestLoadLimits(t *testing.T) {
 	} {
 		if _, err := onnx.Load(b, lim); !errors.Is(err, onnx.ErrTooLarge) {
 			t.Errorf("limits %+v: error %v, want ErrTooLarge", lim, err)
+		}
+	}
+}
+
+// TestGraphValidate checks that graphs built by hand with inconsistent
+// sizes are errors for Run and Quantize, not panics.
+func TestGraphValidate(t *testing.T) {
+	t.Parallel()
+	for _, g := range []*onnx.Graph{
+		{Input: vairt.Shape{3}},
+		{Input: vairt.Shape{3}, Layers: []onnx.Layer{&onnx.Dense{In: 3, Out: 0}}},
+		{Input: vairt.Shape{3}, Layers: []onnx.Layer{&onnx.Dense{In: 3, Out: 2, W: make([]float32, 5), B: make([]float32, 2)}}},
+		{Input: vairt.Shape{4}, Layers: []onnx.Layer{&onnx.Dense{In: 3, Out: 2, W: make([]float32, 6), B: make([]float32, 2)}}},
+		{Input: vairt.Shape{1, 2, 2}, Layers: []onnx.Layer{&onnx.MaxPool{Pool: vairt.Pool{KH: 3, KW: 3, StrideH: 1, StrideW: 1}}}},
+		{Input: vairt.Shape{1, 2, 2}, Layers: []onnx.Layer{&onnx.Conv{InC: 2, OutC: 1, Pool: vairt.Pool{KH: 1, KW: 1, StrideH: 1, StrideW: 1}}}},
+		{Input: vairt.Shape{4}, Layers: []onnx.Layer{&onnx.Reshape{Shape: vairt.Shape{5}}}},
+	} {
+		if _, err := g.Run(make([]float32, g.Input.Size()), 1); !errors.Is(err, onnx.ErrUnsupported) {
+			t.Errorf("Run(%+v): error %v, want ErrUnsupported", g, err)
+		}
+		if _, err := onnx.Quantize(g, make([]float32, g.Input.Size()), 1, onnx.QuantConfig{}); err == nil {
+			t.Errorf("Quantize(%+v): no error", g)
 		}
 	}
 }

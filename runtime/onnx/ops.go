@@ -38,6 +38,9 @@ func (l *lowering) gemm(n *nodeProto, out string) error {
 	if K != l.shape[0] {
 		return fmt.Errorf("weights %v do not match input of size %d", dims, l.shape[0])
 	}
+	if N < 1 || N > 1<<24 {
+		return fmt.Errorf("weights %v: %d outputs not supported", dims, N)
+	}
 	d := &Dense{In: K, Out: N, W: make([]float32, K*N), B: make([]float32, N)}
 	for o := 0; o < N; o++ {
 		for i := 0; i < K; i++ {
@@ -225,6 +228,9 @@ func (l *lowering) conv(n *nodeProto, out string) error {
 	}
 	if len(l.shape) != 3 || int(dims[1]) != l.shape[0] {
 		return fmt.Errorf("weights %v do not match input %v", dims, l.shape)
+	}
+	if dims[0] < 1 || dims[0] > 1<<16 {
+		return fmt.Errorf("weights %v: %d output channels not supported", dims, dims[0])
 	}
 	p, err := l.window(n, int(dims[2]), int(dims[3]))
 	if err != nil {
