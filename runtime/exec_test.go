@@ -238,6 +238,14 @@ func TestValidateRejects(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want %v", tt.name, err, tt.want)
 		}
 	}
+	for _, tt := range tests {
+		if _, err := runtime.Reference(tt.m, make([]int8, tt.m.Input.Size()), 1); !errors.Is(err, tt.want) {
+			t.Errorf("%s: Reference error = %v, want %v", tt.name, err, tt.want)
+		}
+		if _, err := runtime.NewExecutor(tt.m, runtime.ExecConfig{}); !errors.Is(err, tt.want) {
+			t.Errorf("%s: NewExecutor error = %v, want %v", tt.name, err, tt.want)
+		}
+	}
 	big := dense(func(d *runtime.Dense) {})
 	if err := big.Validate(runtime.Limits{MaxMemory: 10}); !errors.Is(err, runtime.ErrTooLarge) {
 		t.Errorf("memory limit: Validate = %v, want ErrTooLarge", err)

@@ -8,6 +8,9 @@ import "fmt"
 // in the package documentation: slow, obvious, and the yardstick that the
 // Executor is tested against bit for bit.
 func Reference(m *Model, in []int8, n int) ([]int8, error) {
+	if err := m.Validate(Limits{}); err != nil {
+		return nil, err
+	}
 	shapes, err := m.Shapes()
 	if err != nil {
 		return nil, err
