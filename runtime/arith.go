@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"strings"
 )
 
@@ -113,6 +114,14 @@ func (f Fixed) QuantizeInput(s string, saturate bool) (int8, error) {
 	if q, ok := quantizeSmallInt(s, f); ok {
 		return clampInput(q, s, saturate)
 	}
+	if q, ok := quantizeShortDecimal(s, f); ok {
+		return clampInput(q, s, saturate)
+	}
+	return f.quantizeExact(s, saturate)
+}
+
+// quantizeExact is QuantizeInput for any decimal, with big integers.
+func (f Fixed) quantizeExact(s string, saturate bool) (int8, error) {
 	a, b, err := parseDecimal(s)
 	if err != nil {
 		return 0, err
@@ -259,4 +268,81 @@ func abs(v int) int {
 		return -v
 	}
 	return v
+}
+
+// quantizeShortDecimal is the fast path of QuantizeInput for plain decimals
+// "[+-]digits.digits" of at most 18 digits: with x = a/10^e and
+// D = 10^e·2^S, q = floor((2·a·M + D) / 2D), computed in 128 bits. It gives
+// up (ok false) when 2D does not fit 64 bits or q does not fit int64, for
+// quantizeExact to handle.
+func quantizeShortDecimal(s string, f Fixed) (q int64, ok bool) {
+	if len(s) == 0 || len(s) > 20 {
+		return 0, false
+	}
+	neg := false
+	i := 0
+	if s[0] == '-' || s[0] == '+' {
+		neg = s[0] == '-'
+		i++
+	}
+	var a uint64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			a = a*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 18 {
+		return 0, false
+	}
+	// D = 10^frac · 2^S must leave 2D below 2^64.
+	p10 := uint64(1)
+	for range frac {
+		p10 *= 10
+	}
+	if bits.Len64(p10)+int(f.Shift)+1 > 63 {
+		return 0, false
+	}
+	d := p10 << f.Shift
+	// n = 2·a·M as 128 bits (a < 10^18 < 2^60, M < 2^31: below 2^92).
+	hi, lo := bits.Mul64(2*a, uint64(f.Mult))
+	if !neg {
+		// floor((n + D) / 2D)
+		lo, c := bits.Add64(lo, d, 0)
+		hi += c
+		if hi >= 2*d {
+			return 0, false
+		}
+		qu, _ := bits.Div64(hi, lo, 2*d)
+		if qu > math.MaxInt64 {
+			return 0, false
+		}
+		return int64(qu), true
+	}
+	// x < 0: floor((D − n) / 2D) is 0 when n ≤ D, else −ceil((n − D) / 2D).
+	if hi == 0 && lo <= d {
+		return 0, true
+	}
+	lo, b := bits.Sub64(lo, d, 0)
+	hi -= b
+	lo, c := bits.Add64(lo, 2*d-1, 0)
+	hi += c
+	if hi >= 2*d {
+		return 0, false
+	}
+	qu, _ := bits.Div64(hi, lo, 2*d)
+	if qu > math.MaxInt64 {
+		return 0, false
+	}
+	return -int64(qu), true
 }

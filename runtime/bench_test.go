@@ -64,3 +64,32 @@ func BenchmarkDigits(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQuantizeInput measures exact input quantisation: the integer
+// fast path and the exact decimal path.
+func BenchmarkQuantizeInput(b *testing.B) {
+	f := runtime.Fixed{Mult: 2130706432, Shift: 28}
+	for _, in := range []string{"13", "12.375", "-1.5e-1"} {
+		b.Run(in, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := f.QuantizeInput(in, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecode measures decoding and validating the digits CNN.
+func BenchmarkDecode(b *testing.B) {
+	raw, err := os.ReadFile("testdata/digits_cnn.vaim")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := runtime.Decode(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
