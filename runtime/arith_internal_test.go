@@ -10,7 +10,7 @@ import (
 // big-integer path on random decimals and on exact ties.
 func TestQuantizeShortDecimal(t *testing.T) {
 	t.Parallel()
-	ties := map[string]int64{"2.5": 3, "-2.5": -2, "0.5": 1, "-0.5": 0, "-1.5": -1, "+7.50": 8, "-0": 0, ".5": 1, "-.25": 0}
+	ties := map[string]int64{"2.5": 3, "-2.5": -2, "0.5": 1, "-0.5": 0, "-1.5": -1, "+7.50": 8, "-0": 0, ".5": 1, "-.25": 0, "-5.": -5, "-7.0": -7, "-0.75": -1}
 	for s, want := range ties {
 		q, ok := quantizeShortDecimal(s, Fixed{Mult: 1})
 		if !ok || q != want {
@@ -21,8 +21,11 @@ func TestQuantizeShortDecimal(t *testing.T) {
 	fast := 0
 	for range 200000 {
 		f := Fixed{Mult: int32(1 + r.IntN(1<<31-1)), Shift: uint8(r.IntN(63))}
-		if r.IntN(2) == 0 {
+		switch r.IntN(4) {
+		case 0:
 			f.Mult = int32(1 + r.IntN(300))
+		case 1:
+			f.Mult, f.Shift = 1, uint8(r.IntN(4))
 		}
 		intDigits, fracDigits := r.IntN(8), r.IntN(11)
 		s := ""
@@ -32,7 +35,9 @@ func TestQuantizeShortDecimal(t *testing.T) {
 		for range intDigits {
 			s += fmt.Sprint(r.IntN(10))
 		}
-		if fracDigits > 0 || intDigits == 0 {
+		if r.IntN(8) == 0 {
+			s += "." // "12." has no fraction digits: D = 2^S
+		} else if fracDigits > 0 || intDigits == 0 {
 			s += "."
 			for range max(fracDigits, 1) {
 				s += fmt.Sprint(r.IntN(10))
