@@ -45,6 +45,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 		Use:   "model",
 		Short: "Register, import, run and inspect models",
 	}
+	addModelRuntimeCommands(model, g)
 	root.AddCommand(
 		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
 		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g),
