@@ -50,6 +50,9 @@ type InitOptions struct {
 	Genesis *types.GenesisDoc
 	// Tune for many nodes on one machine (loopback peers).
 	Loopback bool
+	// Solo is a node that will never have peers (a devnet): no peer
+	// exchange, so no address book written in the background.
+	Solo bool
 	// InvariantPeriod for app.toml (0 keeps the default).
 	InvariantPeriod int64
 }
@@ -191,6 +194,9 @@ func cometConfig(o InitOptions) *cmtcfg.Config {
 	// faster (measured, DESIGN §6).
 	c.P2P.FlushThrottleTimeout = 10 * time.Millisecond
 	c.Consensus.PeerGossipSleepDuration = 10 * time.Millisecond
+	if o.Solo {
+		c.P2P.PexReactor = false
+	}
 	if o.Loopback {
 		c.P2P.AddrBookStrict = false
 		c.P2P.AllowDuplicateIP = true

@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	dbm "github.com/cometbft/cometbft-db"
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -168,9 +170,29 @@ func (n *Node) Stop() error {
 	if n.node.IsRunning() {
 		errs = append(errs, n.node.Stop())
 		n.node.Wait()
+		n.waitAddrBook()
 	}
 	n.closeDBs()
 	return errors.Join(errs...)
+}
+
+// waitAddrBook waits (briefly) for the address book CometBFT saves in the
+// background as it stops: Stop returns before that write ends, and a caller
+// that removes or copies the home right after would race it.
+func (n *Node) waitAddrBook() {
+	dir := filepath.Dir(n.Comet.P2P.AddrBookFile())
+	quiet := 0
+	for range 100 {
+		tmp, _ := filepath.Glob(filepath.Join(dir, "write-file-atomic-*"))
+		if len(tmp) == 0 {
+			if quiet++; quiet == 3 {
+				return
+			}
+		} else {
+			quiet = 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Run starts the node and stops it when ctx ends.
