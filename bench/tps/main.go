@@ -51,6 +51,7 @@ var (
 	keep       = flag.Bool("keep", false, "keep the node homes")
 	kvPad      = flag.Int("kvstore-pad", 0, "pad kvstore transactions by this many bytes (to compare at equal size)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of vai's first node during the burst to this file")
+	profSecs   = flag.Int("profile-seconds", 8, "length of the CPU profile")
 )
 
 type result struct {
@@ -112,7 +113,7 @@ func main() {
 		results = append(results, run(work, vaiBin, "vai", v))
 		if *kvstore && (v == 1 || v == 4) {
 			results = append(results, run(work, cmtBin, "kvstore", v))
-			if v == 1 {
+			if !*quick {
 				// kvstore again with transactions as long as vai's
 				// signed transfers: the cost of the protocol alone.
 				*kvPad = vaiTxBytes - kvTxBytes
@@ -209,7 +210,7 @@ var vaiTxBytes, kvTxBytes int
 // run starts a network of v validators of app (vai or kvstore), loads it
 // and measures it.
 func run(work, bin, app string, v int) result {
-	dir := filepath.Join(work, fmt.Sprintf("%s-%d", app, v))
+	dir := filepath.Join(work, fmt.Sprintf("%s-%d-pad%d", app, v, *kvPad))
 	base := freeBase(v)
 	total := *nTxs + *paceRate**paceSecs + 100
 	senders := keys((total + perSender - 1) / perSender)
@@ -292,7 +293,7 @@ func run(work, bin, app string, v int) result {
 		profDone = make(chan struct{})
 		go func() {
 			defer close(profDone)
-			out, err := exec.Command("curl", "-s", "-o", *cpuProfile, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=8", base+9)).CombinedOutput()
+			out, err := exec.Command("curl", "-s", "-o", *cpuProfile, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", base+9, *profSecs)).CombinedOutput()
 			if err != nil {
 				log.Printf("profile: %v %s", err, out)
 			}
