@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/node"
 	"github.com/vai-dev/vai/wire"
@@ -171,22 +171,11 @@ func cpuModel() string {
 }
 
 func freeBase(n int) int {
-	for base := 30000; base < 60000; base += 100 {
-		ok := true
-		for i := range n * 10 {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
+	base, err := freeport.Base(10 * n)
+	if err != nil {
+		fatal("%v", err)
 	}
-	fatal("no free ports")
-	return 0
+	return base
 }
 
 // keys are the funded senders: each sends at most 48 transactions per run,

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/keyring"
 )
 
@@ -33,7 +31,10 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			base := freeBase()
+			base, err := freeport.Base(10)
+			if err != nil {
+				return err
+			}
 			env.Setenv("BASEPORT", strconv.Itoa(base))
 			env.Setenv("RPCPORT", strconv.Itoa(base+1))
 			env.Setenv("APIPORT", strconv.Itoa(base+5))
@@ -46,25 +47,6 @@ func TestScripts(t *testing.T) {
 			"keyaddr":  keyAddr,
 		},
 	})
-}
-
-// freeBase picks a base port with ten free ports above it.
-func freeBase() int {
-	for {
-		base := 20000 + 10*rand.IntN(3000)
-		ok := true
-		for i := range 10 {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
 }
 
 // waitnode URL: wait until the node at URL has committed a block.

@@ -48,7 +48,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 	addModelRuntimeCommands(model, g)
 	root.AddCommand(
 		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
-		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g),
+		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g), newExportCmd(g),
 		newManifestCmd(g), model,
 	)
 	return root

@@ -6,8 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/wire"
 )
@@ -56,23 +55,11 @@ func vai(t *testing.T, args ...string) string {
 // freeBase finds a base port with n nodes' worth of free ports (10 each).
 func freeBase(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		base := 20000 + 10*rand.IntN(3000)
-		ok := true
-		for i := range n * 10 {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
+	base, err := freeport.Base(10 * n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports")
-	return 0
+	return base
 }
 
 // proc is a node running as a process.

@@ -248,7 +248,7 @@ func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, 
 	}()
 	var cache *Cache
 	var ctx *Context
-	if p := l.recall(proposalHash(info, txs)); p != nil && len(p.results) == len(txs) {
+	if p := l.recall(proposalHash(info, txs), true); p != nil && len(p.results) == len(txs) {
 		// This node simulated exactly this block on this state: adopt
 		// its writes (re-based on the working tree, which holds the same
 		// committed state) and results.
@@ -392,28 +392,20 @@ func (l *Ledger) remember(p *proposal) {
 	}
 }
 
-// recall returns and forgets the simulation of exactly this block.
-func (l *Ledger) recall(h [32]byte) *proposal {
+// recall returns the simulation of exactly this block; take also forgets
+// every kept simulation (the height is being decided).
+func (l *Ledger) recall(h [32]byte, take bool) *proposal {
 	l.propMu.Lock()
 	defer l.propMu.Unlock()
 	for _, p := range l.props {
 		if p.hash == h {
-			l.props = nil
+			if take {
+				l.props = nil
+			}
 			return p
 		}
 	}
 	return nil
-}
-
-func (l *Ledger) prepared(h [32]byte) bool {
-	l.propMu.Lock()
-	defer l.propMu.Unlock()
-	for _, p := range l.props {
-		if p.hash == h {
-			return true
-		}
-	}
-	return false
 }
 
 // PrepareProposal chooses the transactions of a block this node proposes:
@@ -449,7 +441,7 @@ func (l *Ledger) PrepareProposal(info BlockInfo, txs [][]byte, maxBytes int64) (
 // are always accepted.
 func (l *Ledger) ProcessProposal(info BlockInfo, txs [][]byte) (bool, error) {
 	h := proposalHash(info, txs)
-	if l.prepared(h) {
+	if l.recall(h, false) != nil {
 		return true, nil // simulated already, on this very state
 	}
 	ok := true

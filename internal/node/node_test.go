@@ -5,10 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	json "github.com/go-json-experiment/json"
 
 	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/httpapi"
 	"github.com/vai-dev/vai/internal/keyring"
 	"github.com/vai-dev/vai/internal/ledger/bank"
@@ -28,23 +26,11 @@ import (
 
 func freePorts(t *testing.T) node.Ports {
 	t.Helper()
-	for range 100 {
-		base := 20000 + 10*rand.IntN(3000)
-		ok := true
-		for i := range 6 {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return node.TestnetPorts(base, 0)
-		}
+	base, err := freeport.Base(10)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports")
-	return node.Ports{}
+	return node.TestnetPorts(base, 0)
 }
 
 // devnet creates and starts an in-process devnet, returning the node and
