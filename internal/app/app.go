@@ -10,6 +10,7 @@ import (
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/registry"
 )
 
 // Config is what the assembled ledger needs from its host.
@@ -23,15 +24,18 @@ type Config struct {
 // App is the assembled ledger with handles on its modules.
 type App struct {
 	*ledger.Ledger
-	Bank *bank.Module
+	Bank     *bank.Module
+	Registry *registry.Module
 }
 
 // New assembles the ledger over cfg.DB.
 func New(cfg Config) (*App, error) {
-	b := bank.New()
+	// Module accounts that plain transfers may not pay into.
+	b := bank.New(registry.Name)
+	reg := registry.New(b.Keeper)
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b},
+		Modules:         []ledger.Module{b, reg},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -40,5 +44,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b}, nil
+	return &App{Ledger: l, Bank: b, Registry: reg}, nil
 }
