@@ -31,8 +31,19 @@ const (
 // AppConfig is config/app.toml.
 type AppConfig struct {
 	API   APIConfig   `toml:"api"`
+	CAS   CASConfig   `toml:"cas"`
 	State StateConfig `toml:"state"`
 	Log   LogConfig   `toml:"log"`
+}
+
+// CASConfig configures the content store the node serves at /blobs.
+type CASConfig struct {
+	// Backend is "local" (a directory in the home) or "kubo" (an IPFS
+	// kubo node's HTTP RPC API at KuboAPI).
+	Backend string `toml:"backend"`
+	KuboAPI string `toml:"kubo_api"`
+	// MaxUpload bounds one uploaded blob, in bytes (negative: no uploads).
+	MaxUpload int64 `toml:"max_upload"`
 }
 
 // APIConfig configures the REST API.
@@ -64,6 +75,7 @@ type LogConfig struct {
 func DefaultAppConfig() AppConfig {
 	return AppConfig{
 		API:   APIConfig{Enable: true, Address: "127.0.0.1:1317", MaxBodyBytes: 4 << 20},
+		CAS:   CASConfig{Backend: "local", MaxUpload: 1 << 30},
 		State: StateConfig{InvariantPeriod: 100, KeepVersions: 0},
 		Log:   LogConfig{Level: "warn", Format: "text"},
 	}
@@ -71,8 +83,10 @@ func DefaultAppConfig() AppConfig {
 
 // ClientConfig is config/client.toml: defaults for client commands.
 type ClientConfig struct {
-	ChainID        string `toml:"chain_id"`
-	Node           string `toml:"node"`
+	ChainID string `toml:"chain_id"`
+	Node    string `toml:"node"`
+	// API is the node's REST API (content store uploads and downloads).
+	API            string `toml:"api"`
 	KeyringBackend string `toml:"keyring_backend"`
 }
 
@@ -86,7 +100,7 @@ func LoadAppConfig(home string) (AppConfig, error) {
 // LoadClientConfig reads config/client.toml. A missing file gives the
 // defaults (node on localhost, file keyring).
 func LoadClientConfig(home string) (ClientConfig, error) {
-	c := ClientConfig{Node: "http://127.0.0.1:26657", KeyringBackend: "file"}
+	c := ClientConfig{Node: "http://127.0.0.1:26657", API: "http://127.0.0.1:1317", KeyringBackend: "file"}
 	err := decodeStrict(filepath.Join(home, "config", clientConfigFile), &c)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil

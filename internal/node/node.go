@@ -22,6 +22,9 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/rpc/client/local"
 
+	"github.com/vai-dev/vai/cas"
+	"github.com/vai-dev/vai/cas/kubo"
+	caslocal "github.com/vai-dev/vai/cas/local"
 	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/abci"
 	"github.com/vai-dev/vai/internal/app"
@@ -48,7 +51,9 @@ type Node struct {
 	App    *app.App
 	Client *client.Client
 	API    *httpapi.Server
-	Log    *slog.Logger
+	// CAS is the content store served at /blobs (when the API is on).
+	CAS cas.Store
+	Log *slog.Logger
 
 	node *nm.Node
 	dbMu sync.Mutex
@@ -117,8 +122,27 @@ func New(o Options) (*Node, error) {
 	n.Client = client.New(local.New(cn))
 	if ac.API.Enable {
 		n.API = httpapi.New(httpapi.Config{Address: ac.API.Address, MaxBodyBytes: ac.API.MaxBodyBytes, Logger: log.With("module", "api")}, n.Client)
+		store, err := openCAS(o.Home, ac.CAS)
+		if err != nil {
+			n.closeDBs()
+			return nil, err
+		}
+		n.CAS = store
+		n.API.MountBlobs(cas.NewHandler(store, cas.HandlerConfig{MaxUpload: ac.CAS.MaxUpload, Logger: log.With("module", "cas")}))
 	}
 	return n, nil
+}
+
+// openCAS opens the content store the node serves.
+func openCAS(home string, c CASConfig) (cas.Store, error) {
+	switch c.Backend {
+	case "", "local":
+		return caslocal.New(filepath.Join(home, "data", "cas"))
+	case "kubo":
+		return kubo.New(kubo.Config{URL: c.KuboAPI})
+	default:
+		return nil, fmt.Errorf("app.toml: cas.backend %q (want local or kubo)", c.Backend)
+	}
 }
 
 // openDB opens (and remembers, to close) one of the node's databases. The

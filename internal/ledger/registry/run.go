@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -159,7 +160,7 @@ func (m *Module) recordRun(ctx *ledger.Context, msg *MsgRecordRun) error {
 			return ErrNotFound.Wrapf("base model %s", p.Base)
 		}
 	}
-	r := Run{ID: id, Trainer: ctx.Signer(), StatementCID: msg.StatementCID, Signature: msg.Signature, Checkpoint: p.Checkpoint,
+	r := Run{ID: id, Trainer: ctx.Signer(), TrainerKey: bytes.Clone(pub), StatementCID: msg.StatementCID, Signature: msg.Signature, Checkpoint: p.Checkpoint,
 		Datasets: p.Datasets, Base: p.Base, HyperparamsDigest: p.HyperparamsDigest, CodeURI: p.CodeURI, CodeDigest: p.CodeDigest,
 		AttestationCID: msg.AttestationCID, Registered: stamp(ctx)}
 	put(ctx, pRun+string(id), r)

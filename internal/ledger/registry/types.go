@@ -84,9 +84,12 @@ type Model struct {
 // the trainer, binding a checkpoint to its datasets, base model,
 // hyper-parameters and code.
 type Run struct {
-	ID           ID           `json:"id"`
-	Trainer      wire.Address `json:"trainer"`
-	StatementCID string       `json:"statement_cid"`
+	ID      ID           `json:"id"`
+	Trainer wire.Address `json:"trainer"`
+	// TrainerKey is the trainer's ed25519 public key, so the signature can
+	// be checked by anyone who has the statement.
+	TrainerKey   []byte `json:"trainer_key"`
+	StatementCID string `json:"statement_cid"`
 	// Signature is the trainer's ed25519 signature over the statement's
 	// DSSE PAE (payload type application/vnd.in-toto+json).
 	Signature []byte `json:"signature"`
