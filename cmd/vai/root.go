@@ -42,8 +42,9 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 		if o := cmd.Annotations["outputs"]; o != "" {
 			allowed = o
 		}
-		if !slices.Contains(strings.Split(allowed, ","), g.output) {
-			return fmt.Errorf("--output must be %s, not %q", strings.ReplaceAll(allowed, ",", ", "), g.output)
+		if outs := strings.Split(allowed, ","); !slices.Contains(outs, g.output) {
+			list := strings.Join(outs[:len(outs)-1], ", ") + " or " + outs[len(outs)-1]
+			return fmt.Errorf("--output must be %s, not %q", list, g.output)
 		}
 		return nil
 	}
