@@ -10,6 +10,7 @@ import (
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/logs"
 )
 
 // Config is what the assembled ledger needs from its host.
@@ -24,14 +25,16 @@ type Config struct {
 type App struct {
 	*ledger.Ledger
 	Bank *bank.Module
+	Logs *logs.Module
 }
 
 // New assembles the ledger over cfg.DB.
 func New(cfg Config) (*App, error) {
 	b := bank.New()
+	lg := logs.New()
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b},
+		Modules:         []ledger.Module{b, lg},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -40,5 +43,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b}, nil
+	return &App{Ledger: l, Bank: b, Logs: lg}, nil
 }
