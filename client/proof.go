@@ -283,3 +283,29 @@ func VerifyProof(appHash []byte, proof *ics23.CommitmentProof, key, value []byte
 	}
 	return ics23.VerifyMembership(ics23.IavlSpec, appHash, proof, key, value)
 }
+
+// StoreProof reads a raw state key at height (0: latest) with its ICS23
+// proof (protobuf CommitmentProof), without checking it: for callers that
+// carry the proof elsewhere (an offline proof file) and check it there.
+// The proof is against the app hash of the header at the returned
+// height + 1.
+func (c *Client) StoreProof(ctx context.Context, key []byte, height int64) (value []byte, h int64, proof []byte, err error) {
+	res, err := c.rpc.ABCIQueryWithOptions(ctx, "/store", key, rpcclient.ABCIQueryOptions{Height: height, Prove: true})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("store query: %w", err)
+	}
+	r := res.Response
+	if r.Code != 0 {
+		return nil, 0, nil, &QueryError{Path: "/store", Code: r.Code, Codespace: r.Codespace, Log: r.Log}
+	}
+	if !bytes.Equal(r.Key, key) || r.ProofOps == nil || len(r.ProofOps.Ops) != 1 || r.ProofOps.Ops[0].Type != ProofOpICS23 {
+		return nil, 0, nil, errors.New("the node sent no ICS23 proof for the key")
+	}
+	return r.Value, r.Height, r.ProofOps.Ops[0].Data, nil
+}
+
+// WaitHeader returns the verified header at height h, waiting (up to 15
+// seconds) for the chain to reach it.
+func (c *Client) WaitHeader(ctx context.Context, v *Verifier, h int64) (*types.LightBlock, error) {
+	return c.waitHeader(ctx, v, h)
+}

@@ -22,6 +22,7 @@ import (
 //	config/client.toml   defaults for client commands (node URL, keyring)
 //	config/genesis.json, node_key.json, priv_validator_key.json
 //	data/                block store, consensus state, tx index, application.db
+//	logs/                verifiable logs (tlog): one directory per log, with its operator key
 //	keyring-test/, keyring-file/
 const (
 	appConfigFile    = "app.toml"
@@ -33,6 +34,23 @@ type AppConfig struct {
 	API   APIConfig   `toml:"api"`
 	State StateConfig `toml:"state"`
 	Log   LogConfig   `toml:"log"`
+	Logs  LogsConfig  `toml:"logs"`
+}
+
+// LogsConfig configures the verifiable logs the node serves (tlog).
+type LogsConfig struct {
+	Enable bool `toml:"enable"`
+	// BatchMaxSize and BatchMaxAgeMS bound an append batch.
+	BatchMaxSize  uint  `toml:"batch_max_size"`
+	BatchMaxAgeMS int64 `toml:"batch_max_age_ms"`
+	// CheckpointIntervalMS is how often a grown log signs a checkpoint.
+	CheckpointIntervalMS int64 `toml:"checkpoint_interval_ms"`
+	// WitnessIntervalMS is how often grown logs' checkpoints are sent to
+	// the chain.
+	WitnessIntervalMS int64 `toml:"witness_interval_ms"`
+	// AllowRemoteWrites accepts log creation, appends and publication from
+	// other hosts than loopback (reads are always open).
+	AllowRemoteWrites bool `toml:"allow_remote_writes"`
 }
 
 // APIConfig configures the REST API.
@@ -66,6 +84,7 @@ func DefaultAppConfig() AppConfig {
 		API:   APIConfig{Enable: true, Address: "127.0.0.1:1317", MaxBodyBytes: 4 << 20},
 		State: StateConfig{InvariantPeriod: 100, KeepVersions: 0},
 		Log:   LogConfig{Level: "warn", Format: "text"},
+		Logs:  LogsConfig{Enable: true, BatchMaxSize: 4096, BatchMaxAgeMS: 50, CheckpointIntervalMS: 250, WitnessIntervalMS: 250},
 	}
 }
 

@@ -58,7 +58,9 @@ func (o *operator) checkpoint(t *testing.T, size uint64, root []byte) string {
 	return string(b)
 }
 
-func (o *operator) at(t *testing.T, size uint64) string { return o.checkpoint(t, size, o.tree.HashAt(size)) }
+func (o *operator) at(t *testing.T, size uint64) string {
+	return o.checkpoint(t, size, o.tree.HashAt(size))
+}
 
 func (o *operator) consistency(t *testing.T, from, to uint64) [][]byte {
 	t.Helper()
