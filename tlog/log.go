@@ -168,9 +168,13 @@ func OpenLog(dir string, o Options) (*Log, error) {
 // witnessing this log's checkpoints from the operator's note key: one
 // secret to keep, but never the same key signing in two protocols.
 func publisherKey(skey string) (ed25519.PrivateKey, error) {
-	i := strings.LastIndexByte(skey, '+')
-	raw, err := base64.StdEncoding.DecodeString(skey[i+1:])
-	if i < 0 || err != nil || len(raw) != 1+ed25519.SeedSize {
+	// PRIVATE+KEY+<name>+<hash>+<base64>; the base64 may hold '+' too.
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 {
+		return nil, errors.New("invalid operator key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize {
 		return nil, errors.New("invalid operator key")
 	}
 	seed := sha256.Sum256(append([]byte(publisher), raw[1:]...))

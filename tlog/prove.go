@@ -31,18 +31,18 @@ type Prover struct {
 // Prove returns the proof file of entry index of log name, against the
 // newest checkpoint the chain witnessed (waiting for one that covers the
 // entry, up to ctx's deadline). The proof is verified before it is returned.
-func (p *Prover) Prove(ctx context.Context, name string, index uint64, d *Disclosure) (*ProofFile, error) {
+func (p *Prover) Prove(ctx context.Context, name string, index uint64, d *Disclosure) (*ProofFile, *Verified, error) {
 	ev := &Evidence{Version: EvidenceVersion, Name: name}
 	var wc logs.Checkpoint
 	published := false
 	for {
 		v, h, prf, err := p.Chain.StoreProof(ctx, logs.CheckpointKey(name), 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(v) > 0 {
 			if err := json.Unmarshal(v, &wc); err != nil {
-				return nil, fmt.Errorf("witnessed checkpoint of %s: %w", name, err)
+				return nil, nil, fmt.Errorf("witnessed checkpoint of %s: %w", name, err)
 			}
 			if wc.Size > index {
 				ev.Height, ev.CheckpointValue, ev.CheckpointProof = h, v, prf
@@ -51,74 +51,75 @@ func (p *Prover) Prove(ctx context.Context, name string, index uint64, d *Disclo
 		}
 		if p.Publish != nil && !published {
 			if err := p.Publish(ctx); err != nil {
-				return nil, fmt.Errorf("failed to have log %s's checkpoint witnessed: %w", name, err)
+				return nil, nil, fmt.Errorf("failed to have log %s's checkpoint witnessed: %w", name, err)
 			}
 			published = true
 			continue
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("no checkpoint of log %s covering entry %d is witnessed on the chain (witnessed size %d): %w", name, index, wc.Size, ctx.Err())
+			return nil, nil, fmt.Errorf("no checkpoint of log %s covering entry %d is witnessed on the chain (witnessed size %d): %w", name, index, wc.Size, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	v, _, prf, err := p.Chain.StoreProof(ctx, logs.LogKey(name), ev.Height)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(v) == 0 {
-		return nil, fmt.Errorf("log %s is not registered", name)
+		return nil, nil, fmt.Errorf("log %s is not registered", name)
 	}
 	ev.LogValue, ev.LogProof = v, prf
 	// The entry and its inclusion proof, from the log's tiles.
 	pb, err := tclient.NewProofBuilder(ctx, wc.Size, p.Log.ReadTile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	incl, err := pb.InclusionProof(ctx, index)
 	if err != nil {
-		return nil, fmt.Errorf("inclusion proof of entry %d: %w", index, err)
+		return nil, nil, fmt.Errorf("inclusion proof of entry %d: %w", index, err)
 	}
 	bundle, err := tclient.GetEntryBundle(ctx, p.Log.ReadEntryBundle, index/layout.EntryBundleWidth, wc.Size)
 	if err != nil {
-		return nil, fmt.Errorf("entry %d: %w", index, err)
+		return nil, nil, fmt.Errorf("entry %d: %w", index, err)
 	}
 	if i := index % layout.EntryBundleWidth; i < uint64(len(bundle.Entries)) {
 		ev.Entry = bundle.Entries[i]
 	} else {
-		return nil, fmt.Errorf("entry %d is missing from its bundle", index)
+		return nil, nil, fmt.Errorf("entry %d is missing from its bundle", index)
 	}
 	// Light blocks from the first block to the header at Height+1.
 	target, err := p.Chain.WaitHeader(ctx, p.Verifier, ev.Height+1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	first, err := p.Verifier.Header(ctx, 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ev.ChainID = target.ChainID
 	path, err := lightPath(ctx, p.Verifier, first, target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, lb := range path {
 		b, err := EncodeLightBlock(lb)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ev.LightBlocks = append(ev.LightBlocks, b)
 	}
 	ev.Disclosure = d
 	extra, err := json.Marshal(ev)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pf := &ProofFile{Extra: extra, Index: index, Proof: incl, Checkpoint: []byte(wc.Note)}
-	if _, err := Verify(ctx, pf, VerifyOptions{Header: p.Verifier.Header}); err != nil {
-		return nil, fmt.Errorf("the proof built does not verify: %w", err)
+	res, err := Verify(ctx, pf, VerifyOptions{Header: p.Verifier.Header})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the proof built does not verify: %w", err)
 	}
-	return pf, nil
+	return pf, res, nil
 }
 
 // lightPath returns light blocks from first to target, each verifiable

@@ -45,6 +45,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitnode": waitNode,
 			"keyaddr":  keyAddr,
+			"corrupt":  corrupt,
 		},
 	})
 }
@@ -79,4 +80,21 @@ func keyAddr(ts *testscript.TestScript, neg bool, args []string) {
 	info, err := kr.Show(args[0])
 	ts.Check(err)
 	ts.Setenv(args[1], info.Address.String())
+}
+
+// corrupt FILE OFFSET: flip the bits of one byte of FILE.
+func corrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: corrupt FILE OFFSET")
+	}
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if off >= len(b) {
+		ts.Fatalf("%s has %d bytes", p, len(b))
+	}
+	b[off] ^= 0xff
+	ts.Check(os.WriteFile(p, b, 0o644))
 }
