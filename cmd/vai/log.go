@@ -572,4 +572,3 @@ inconsistency (a rewritten entry, a tampered tile, a fork, a rollback).`,
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between checks")
 	return cmd
 }
-
