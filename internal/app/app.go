@@ -11,6 +11,7 @@ import (
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/logs"
+	"github.com/vai-dev/vai/internal/ledger/registry"
 )
 
 // Config is what the assembled ledger needs from its host.
@@ -24,17 +25,20 @@ type Config struct {
 // App is the assembled ledger with handles on its modules.
 type App struct {
 	*ledger.Ledger
-	Bank *bank.Module
-	Logs *logs.Module
+	Bank     *bank.Module
+	Registry *registry.Module
+	Logs     *logs.Module
 }
 
 // New assembles the ledger over cfg.DB.
 func New(cfg Config) (*App, error) {
-	b := bank.New()
+	// Module accounts that plain transfers may not pay into.
+	b := bank.New(registry.Name)
+	reg := registry.New(b.Keeper)
 	lg := logs.New()
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b, lg},
+		Modules:         []ledger.Module{b, reg, lg},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -43,5 +47,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b, Logs: lg}, nil
+	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/ledger"
+	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/ledgertest"
 	"github.com/vai-dev/vai/internal/ledger/logs"
 )
@@ -76,7 +77,7 @@ func (o *operator) consistency(t *testing.T, from, to uint64) [][]byte {
 
 func setup(t *testing.T) (*ledgertest.Chain, *operator) {
 	t.Helper()
-	c := ledgertest.New(t, ledgertest.Options{Modules: []ledger.Module{logs.New()}})
+	c := ledgertest.New(t, ledgertest.Options{Modules: func(*bank.Module) []ledger.Module { return []ledger.Module{logs.New()} }})
 	op := newOperator(t, origin)
 	r := c.Block(c.Tx(c.Keys[0], c.Msg("logs/register", logs.MsgRegister{Name: "inf", Origin: origin, OperatorKey: op.vkey, Purpose: "inference"}))).Txs[0]
 	if !r.OK() {
@@ -218,7 +219,7 @@ func TestGenesisRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2 := ledgertest.New(t, ledgertest.Options{Modules: []ledger.Module{logs.New()}, Genesis: map[string]json.RawMessage{"logs": sections["logs"]}})
+	c2 := ledgertest.New(t, ledgertest.Options{Modules: func(*bank.Module) []ledger.Module { return []ledger.Module{logs.New()} }, Genesis: map[string]json.RawMessage{"logs": sections["logs"]}})
 	c2.Block()
 	var got logs.LogResponse
 	c2.Query("/logs/log", map[string]string{"name": "inf"}, &got)
