@@ -55,6 +55,7 @@ func TestScripts(t *testing.T) {
 			"grepvar":    grepVar,
 			"waitheight": waitHeight,
 			"tamper":     tamper,
+			"corrupt":    corrupt,
 		},
 	})
 }
@@ -145,4 +146,21 @@ func waitHeight(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	ts.Fatalf("the chain did not pass height %d", h)
+}
+
+// corrupt FILE OFFSET: flip the bits of one byte of FILE.
+func corrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: corrupt FILE OFFSET")
+	}
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if off >= len(b) {
+		ts.Fatalf("%s has %d bytes", p, len(b))
+	}
+	b[off] ^= 0xff
+	ts.Check(os.WriteFile(p, b, 0o644))
 }

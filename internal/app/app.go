@@ -10,6 +10,7 @@ import (
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/logs"
 	"github.com/vai-dev/vai/internal/ledger/registry"
 )
 
@@ -26,6 +27,7 @@ type App struct {
 	*ledger.Ledger
 	Bank     *bank.Module
 	Registry *registry.Module
+	Logs     *logs.Module
 }
 
 // New assembles the ledger over cfg.DB.
@@ -33,9 +35,10 @@ func New(cfg Config) (*App, error) {
 	// Module accounts that plain transfers may not pay into.
 	b := bank.New(registry.Name)
 	reg := registry.New(b.Keeper)
+	lg := logs.New()
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b, reg},
+		Modules:         []ledger.Module{b, reg, lg},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -44,5 +47,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b, Registry: reg}, nil
+	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg}, nil
 }

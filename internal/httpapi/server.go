@@ -103,6 +103,14 @@ var Routes = []string{
 	"HEAD /blobs/{cid}",
 	"PUT /blobs/{cid}",
 	"POST /blobs",
+	// Verifiable logs (package tlog), mounted by the node when enabled.
+	"GET /logs",
+	"POST /logs",
+	"GET /logs/{name}",
+	"GET /logs/{name}/checkpoint",
+	"GET /logs/{name}/tile/{path}",
+	"POST /logs/{name}/entries",
+	"POST /logs/{name}/publish",
 }
 
 func (s *Server) routes() {

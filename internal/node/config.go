@@ -22,6 +22,7 @@ import (
 //	config/client.toml   defaults for client commands (node URL, keyring)
 //	config/genesis.json, node_key.json, priv_validator_key.json
 //	data/                block store, consensus state, tx index, application.db
+//	logs/                verifiable logs (tlog): one directory per log, with its operator key
 //	keyring-test/, keyring-file/
 const (
 	appConfigFile    = "app.toml"
@@ -34,6 +35,23 @@ type AppConfig struct {
 	CAS   CASConfig   `toml:"cas"`
 	State StateConfig `toml:"state"`
 	Log   LogConfig   `toml:"log"`
+	Logs  LogsConfig  `toml:"logs"`
+}
+
+// LogsConfig configures the verifiable logs the node serves (tlog).
+type LogsConfig struct {
+	Enable bool `toml:"enable"`
+	// BatchMaxSize and BatchMaxAgeMS bound an append batch.
+	BatchMaxSize  uint  `toml:"batch_max_size"`
+	BatchMaxAgeMS int64 `toml:"batch_max_age_ms"`
+	// CheckpointIntervalMS is how often a grown log signs a checkpoint.
+	CheckpointIntervalMS int64 `toml:"checkpoint_interval_ms"`
+	// WitnessIntervalMS is how often grown logs' checkpoints are sent to
+	// the chain.
+	WitnessIntervalMS int64 `toml:"witness_interval_ms"`
+	// AllowRemoteWrites accepts log creation, appends and publication from
+	// other hosts than loopback (reads are always open).
+	AllowRemoteWrites bool `toml:"allow_remote_writes"`
 }
 
 // CASConfig configures the content store the node serves at /blobs.
@@ -78,6 +96,7 @@ func DefaultAppConfig() AppConfig {
 		CAS:   CASConfig{Backend: "local", MaxUpload: 1 << 30},
 		State: StateConfig{InvariantPeriod: 100, KeepVersions: 0},
 		Log:   LogConfig{Level: "warn", Format: "text"},
+		Logs:  LogsConfig{Enable: true, BatchMaxSize: 4096, BatchMaxAgeMS: 50, CheckpointIntervalMS: 250, WitnessIntervalMS: 250},
 	}
 }
 
