@@ -37,6 +37,11 @@ func (p *KeyProof) Verify(appHash []byte) error {
 	if !VerifyProof(appHash, cp, p.Key, p.Value) {
 		return fmt.Errorf("the proof of key %q at height %d does not match app hash %X", p.Key, p.Height, appHash)
 	}
+	// ICS23 checks a non-membership proof by its neighbours only: its own
+	// copy of the key is not authenticated, so it must be the key.
+	if ne := cp.GetNonexist(); ne != nil && !bytes.Equal(ne.Key, p.Key) {
+		return fmt.Errorf("the non-membership proof names key %q, not %q", ne.Key, p.Key)
+	}
 	return nil
 }
 

@@ -103,6 +103,7 @@ func (c *Client) Export(ctx context.Context, v *client.Verifier, genesis *types.
 		return nil, err
 	}
 	for _, t := range trace {
+		normalizeProposer(t.ValidatorSet)
 		pb, err := t.ToProto()
 		if err != nil {
 			return nil, err
@@ -311,6 +312,15 @@ func verifyHeaders(b *Bundle, rep *BundleReport) (*types.LightBlock, error) {
 		if err := lb.ValidateBasic(b.ChainID); err != nil {
 			return nil, bad("header %d (height %d): %v", i, lb.Height, err)
 		}
+		// Proposer priorities are not part of the validators hash: the
+		// bundle holds them normalised, so they cannot change unseen.
+		if !proposerNormalized(lb.ValidatorSet) {
+			return nil, bad("header %d: validator set not in normal form", i)
+		}
+		// Every signature, not just enough of them: none may change unseen.
+		if err := lb.ValidatorSet.VerifyCommit(b.ChainID, lb.Commit.BlockID, lb.Height, lb.Commit); err != nil {
+			return nil, bad("header %d (height %d): %v", i, lb.Height, err)
+		}
 		if prev == nil {
 			rep.TrustRoot, rep.TrustHeight = strings.ToUpper(hex.EncodeToString(lb.Hash())), lb.Height
 			if len(b.GenesisValidators) > 0 {
@@ -454,4 +464,28 @@ func edPubKey(b []byte) (cmted25519.PubKey, error) {
 		return nil, fmt.Errorf("a validator key is %d bytes of ed25519, got %d", cmted25519.PubKeySize, len(b))
 	}
 	return cmted25519.PubKey(b), nil
+}
+
+// normalizeProposer gives a validator set the one form the bundle uses:
+// every proposer priority zero and the first validator as proposer (neither
+// is covered by the validators hash).
+func normalizeProposer(vs *types.ValidatorSet) {
+	for _, v := range vs.Validators {
+		v.ProposerPriority = 0
+	}
+	if len(vs.Validators) > 0 {
+		vs.Proposer = vs.Validators[0].Copy()
+	}
+}
+
+func proposerNormalized(vs *types.ValidatorSet) bool {
+	for _, v := range vs.Validators {
+		if v.ProposerPriority != 0 {
+			return false
+		}
+	}
+	p := vs.Proposer
+	return p != nil && len(vs.Validators) > 0 && p.ProposerPriority == 0 &&
+		bytes.Equal(p.Address, vs.Validators[0].Address) && p.VotingPower == vs.Validators[0].VotingPower &&
+		p.PubKey.Equals(vs.Validators[0].PubKey)
 }

@@ -176,6 +176,11 @@ func checkManifest(id registry.ID, content registry.Content, data []byte) (*mani
 	if got := registry.ID(m.Identity().String()); got != id {
 		return nil, fmt.Errorf("the manifest stored for %s has identity %s", id, got)
 	}
+	// The stored blob is the canonical statement itself, the identity's
+	// preimage, byte for byte.
+	if !bytes.Equal(m.Canonical(), data) {
+		return nil, fmt.Errorf("the manifest stored for %s is not its canonical statement", id)
+	}
 	_, c := registry.ManifestRecord(m, 0, 0, "")
 	if c.MerkleRoot != content.MerkleRoot || c.Resources != content.Resources {
 		return nil, fmt.Errorf("the registration of %s commits to Merkle root %s over %d resources, its manifest gives %s over %d",
