@@ -256,9 +256,10 @@ type Proven struct {
 	TrustSource  string `json:"trust_source"`
 }
 
-// QueryProven reads a raw state key at height (0: latest) with its ICS23
-// proof and checks it against the light-client-verified header of the next
-// height, waiting up to a few seconds for that header to exist. It returns
+// QueryProven reads a raw state key at height (0: the latest) with its
+// ICS23 proof and checks it against the light-client-verified header of the
+// next height, waiting up to a few seconds for that header to exist (pass
+// ProvableHeight not to wait). It returns
 // an error if anything fails to verify.
 func (c *Client) QueryProven(ctx context.Context, v *Verifier, key []byte, height int64) (*Proven, error) {
 	kp, err := c.ProveKey(ctx, key, height)

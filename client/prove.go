@@ -45,6 +45,20 @@ func (p *KeyProof) Verify(appHash []byte) error {
 	return nil
 }
 
+// ProvableHeight is the newest state height whose proofs can be checked at
+// once: the header after it exists already. (The latest state's proofs
+// need the next block, up to a block interval away on an idle chain.)
+func (c *Client) ProvableHeight(ctx context.Context) (int64, error) {
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("status: %w", err)
+	}
+	if h := st.SyncInfo.LatestBlockHeight - 1; h >= 1 {
+		return h, nil
+	}
+	return 0, nil
+}
+
 // ProveKey reads a raw state key at height (0: the latest) with its proof,
 // without checking it.
 func (c *Client) ProveKey(ctx context.Context, key []byte, height int64) (*KeyProof, error) {

@@ -74,11 +74,20 @@ type BundleBlob struct {
 // root is where the auditor's trust starts (the genesis, for a chain
 // whose genesis the auditor has): its header chain goes in the bundle.
 func (c *Client) Export(ctx context.Context, v *client.Verifier, genesis *types.GenesisDoc, id registry.ID) (*Bundle, error) {
-	l, err := c.Lineage(ctx, id)
+	height, err := c.proofHeight(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	facts, err := c.ProveLineage(ctx, l, 0)
+	if height == 0 {
+		if height, err = c.latest(ctx); err != nil {
+			return nil, err
+		}
+	}
+	l, err := c.LineageAt(ctx, id, height)
+	if err != nil {
+		return nil, err
+	}
+	facts, err := c.ProveLineage(ctx, l, height)
 	if err != nil {
 		return nil, err
 	}

@@ -45,10 +45,16 @@ func recordKey(n registry.Node) []byte {
 
 func flagPrefix(id registry.ID) []byte { return []byte(registry.Name + "/fl/" + string(id) + "/") }
 
-// ProveLineage fetches, at one height (0: the latest), the proof of every
+// ProveLineage fetches, at one height (0: the newest provable), the proof of every
 // record in the lineage and of its flags: each flag's own key, or the
 // absence of any.
 func (c *Client) ProveLineage(ctx context.Context, l *registry.Lineage, height int64) ([]Fact, error) {
+	if height == 0 {
+		var err error
+		if height, err = c.Chain.ProvableHeight(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var facts []Fact
 	prove := func(desc string, key []byte) (*client.KeyProof, error) {
 		p, err := c.Chain.ProveKey(ctx, key, height)

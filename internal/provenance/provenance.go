@@ -103,8 +103,13 @@ func (c *Client) GetBlob(ctx context.Context, cidStr string, max int64) ([]byte,
 
 // Record reads a registered dataset, model or run (nil if none).
 func (c *Client) Record(ctx context.Context, id registry.ID) (*registry.RecordResponse, error) {
+	return c.RecordAt(ctx, id, 0)
+}
+
+// RecordAt reads a record as of a height (0: the latest).
+func (c *Client) RecordAt(ctx context.Context, id registry.ID, height int64) (*registry.RecordResponse, error) {
 	var r registry.RecordResponse
-	if _, err := c.Chain.Query(ctx, "/registry/record", map[string]any{"id": id}, &r, 0); err != nil {
+	if _, err := c.Chain.Query(ctx, "/registry/record", map[string]any{"id": id}, &r, height); err != nil {
 		var qe *client.QueryError
 		if errors.As(err, &qe) && qe.Codespace == registry.Name && qe.Code == registry.ErrNotFound.Code {
 			return nil, nil
@@ -116,8 +121,13 @@ func (c *Client) Record(ctx context.Context, id registry.ID) (*registry.RecordRe
 
 // Lineage reads a record's lineage.
 func (c *Client) Lineage(ctx context.Context, id registry.ID) (*registry.Lineage, error) {
+	return c.LineageAt(ctx, id, 0)
+}
+
+// LineageAt reads a record's lineage as of a height (0: the latest).
+func (c *Client) LineageAt(ctx context.Context, id registry.ID, height int64) (*registry.Lineage, error) {
 	var l registry.Lineage
-	if _, err := c.Chain.Query(ctx, "/registry/lineage", map[string]any{"id": id}, &l, 0); err != nil {
+	if _, err := c.Chain.Query(ctx, "/registry/lineage", map[string]any{"id": id}, &l, height); err != nil {
 		return nil, err
 	}
 	return &l, nil
@@ -191,4 +201,23 @@ func checkManifest(id registry.ID, content registry.Content, data []byte) (*mani
 
 func jsonIndent(v any) ([]byte, error) {
 	return json.Marshal(v, json.Deterministic(true))
+}
+
+// proofHeight picks the height at which to read and prove a record: the
+// newest whose next header exists (no wait for a block), unless the record
+// is newer than that, then the latest (and the proof waits for the next
+// block).
+func (c *Client) proofHeight(ctx context.Context, id registry.ID) (int64, error) {
+	h, err := c.Chain.ProvableHeight(ctx)
+	if err != nil || h == 0 {
+		return 0, err
+	}
+	rec, err := c.RecordAt(ctx, id, h)
+	if err != nil {
+		return 0, err
+	}
+	if rec == nil {
+		return 0, nil
+	}
+	return h, nil
 }

@@ -88,7 +88,19 @@ func (c *Client) Verify(ctx context.Context, path string, o VerifyOptions) (*Ver
 				path, o.ID, len(d.Changed), len(d.Missing), len(d.Extra)))
 		}
 	}
-	rec, err := c.Record(ctx, lookup)
+	// With proofs, read everything at the height the proofs will be of.
+	var height int64
+	if o.Verifier != nil {
+		if height, err = c.proofHeight(ctx, lookup); err != nil {
+			return nil, err
+		}
+		if height == 0 {
+			if height, err = c.latest(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rec, err := c.RecordAt(ctx, lookup, height)
 	if err != nil {
 		return nil, err
 	}
@@ -98,14 +110,14 @@ func (c *Client) Verify(ctx context.Context, path string, o VerifyOptions) (*Ver
 		return rep, nil
 	}
 	rep.Record = rec
-	if rep.Lineage, err = c.Lineage(ctx, lookup); err != nil {
+	if rep.Lineage, err = c.LineageAt(ctx, lookup, height); err != nil {
 		return nil, err
 	}
 	if !rec.Status.Clean() {
 		rep.Reasons = append(rep.Reasons, StatusLine(rec.Status))
 	}
 	if o.Verifier != nil {
-		if err := c.proveLineage(ctx, o.Verifier, rep); err != nil {
+		if err := c.proveLineage(ctx, o.Verifier, rep, height); err != nil {
 			return nil, err
 		}
 	}
@@ -121,8 +133,8 @@ func contentOf(rec *registry.RecordResponse) registry.Content {
 }
 
 // proveLineage checks every lineage record and its flags at one height.
-func (c *Client) proveLineage(ctx context.Context, v *client.Verifier, rep *VerifyReport) error {
-	facts, err := c.ProveLineage(ctx, rep.Lineage, 0)
+func (c *Client) proveLineage(ctx context.Context, v *client.Verifier, rep *VerifyReport, height int64) error {
+	facts, err := c.ProveLineage(ctx, rep.Lineage, height)
 	if err != nil {
 		return err
 	}
@@ -143,4 +155,13 @@ func (c *Client) proveLineage(ctx context.Context, v *client.Verifier, rep *Veri
 		rep.Proofs = append(rep.Proofs, pf)
 	}
 	return nil
+}
+
+// latest is the latest committed height.
+func (c *Client) latest(ctx context.Context) (int64, error) {
+	st, err := c.Chain.RPC().Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
 }
