@@ -17,6 +17,9 @@ go vet ./...
 echo "== test data: ONNX backend node tests (Debian libonnx-testdata) for runtime conformance"
 scripts/install-test-deps.sh --conformance-only
 
+echo "== IPFS kubo, built from the Go module proxy, for the content store's kubo backend test"
+scripts/kubo.sh build
+
 echo "== race detector on the concurrent packages"
 go test -race -count=1 ./wire/... ./client/... ./internal/ledger/... ./internal/keyring/... ./manifest/... ./cas/... ./runtime/... ./tlog/...
 
