@@ -18,13 +18,13 @@ import (
 // this field and width. gnark-crypto derives the round constants from these
 // parameters, in and out of circuits alike.
 const (
-	spongeWidth    = 3
-	spongeFull     = 8
-	spongePartial  = 56
-	spongeRate     = 2
-	domainWeights  = 1 // Commit
-	domainInput    = 2 // InputDigest
-	packBits       = 248
+	spongeWidth   = 3
+	spongeFull    = 8
+	spongePartial = 56
+	spongeRate    = 2
+	domainWeights = 1 // Commit
+	domainInput   = 2 // InputDigest
+	packBits      = 248
 	valuesPerElem = packBits / 8 // 31 int8 values per field element
 )
 

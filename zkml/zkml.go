@@ -13,8 +13,8 @@ import (
 	"github.com/consensys/gnark/backend/groth16"
 	groth16bn254 "github.com/consensys/gnark/backend/groth16/bn254"
 	"github.com/consensys/gnark/backend/solidity"
-	"github.com/consensys/gnark/constraint"
 	"github.com/consensys/gnark/backend/witness"
+	"github.com/consensys/gnark/constraint"
 	"github.com/consensys/gnark/frontend"
 	"github.com/consensys/gnark/frontend/cs/r1cs"
 	"github.com/consensys/gnark/logger"
@@ -288,6 +288,9 @@ func VerifyRaw(vk groth16.VerifyingKey, proof []byte, public []fr.Element) (err 
 	}
 	if want := len(bvk.G1.K) - len(bvk.PublicAndCommitmentCommitted) - 1; len(public) != want {
 		return fmt.Errorf("%w: %d public inputs, the key takes %d", ErrVerify, len(public), want)
+	}
+	if err := checkProofBytes(proof, len(bvk.PublicAndCommitmentCommitted)); err != nil {
+		return fmt.Errorf("%w: malformed proof: %v", ErrVerify, err)
 	}
 	var prf groth16bn254.Proof
 	n, err := prf.ReadFrom(bytes.NewReader(proof))
