@@ -49,7 +49,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 	root.AddCommand(
 		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
 		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g), newExportCmd(g),
-		newManifestCmd(g), model,
+		newManifestCmd(g), model, newZKCmd(g),
 	)
 	return root
 }
