@@ -10,6 +10,7 @@ import (
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/zk"
 )
 
 // Config is what the assembled ledger needs from its host.
@@ -24,14 +25,18 @@ type Config struct {
 type App struct {
 	*ledger.Ledger
 	Bank *bank.Module
+	ZK   *zk.Module
 }
 
 // New assembles the ledger over cfg.DB.
 func New(cfg Config) (*App, error) {
 	b := bank.New()
+	// The zk module's model links are checked once the registry module is
+	// wired in as its zk.Models.
+	z := zk.New(nil)
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b},
+		Modules:         []ledger.Module{b, z},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -40,5 +45,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b}, nil
+	return &App{Ledger: l, Bank: b, ZK: z}, nil
 }
