@@ -17,6 +17,9 @@ go vet ./...
 echo "== test data: ONNX backend node tests (Debian libonnx-testdata) for runtime conformance"
 scripts/install-test-deps.sh --conformance-only
 
+echo "== solc-js for the zkml/evm test (npm, pinned; the test skips without it)"
+scripts/install-solc.sh >/dev/null
+
 echo "== race detector on the concurrent packages"
 go test -race -count=1 ./wire/... ./client/... ./internal/ledger/... ./internal/keyring/... ./manifest/... ./cas/... ./runtime/...
 

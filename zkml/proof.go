@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/big"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	"github.com/consensys/gnark/backend/groth16"
+	groth16bn254 "github.com/consensys/gnark/backend/groth16/bn254"
 	"github.com/consensys/gnark/backend/solidity"
 	"golang.org/x/crypto/sha3"
 )
@@ -146,3 +148,38 @@ func ExportSolidity(vk groth16.VerifyingKey, w io.Writer) error {
 }
 
 func keccak() hash.Hash { return sha3.NewLegacyKeccak256() }
+
+// SolidityProof is a proof as the exported contract's verifyProof takes it:
+// verifyProof(proof, commitments, commitmentPok, input).
+type SolidityProof struct {
+	Proof         [8]*big.Int
+	Commitments   [2]*big.Int
+	CommitmentPok [2]*big.Int
+	Input         []*big.Int
+}
+
+// Solidity returns the proof's points uncompressed and its public inputs,
+// for a call to the exported verifier.
+func (p *Proof) Solidity() (*SolidityProof, error) {
+	var prf groth16bn254.Proof
+	if err := checkProofBytes(p.Groth16, 1); err != nil {
+		return nil, err
+	}
+	if _, err := prf.ReadFrom(bytes.NewReader(p.Groth16)); err != nil {
+		return nil, err
+	}
+	raw := prf.MarshalSolidity() // A, B, C, then a 4-byte count, commitments, proof of knowledge
+	word := func(i int) *big.Int { return new(big.Int).SetBytes(raw[i*32 : i*32+32]) }
+	s := &SolidityProof{}
+	for i := range 8 {
+		s.Proof[i] = word(i)
+	}
+	raw = raw[8*32+4:]
+	for i := range 2 {
+		s.Commitments[i], s.CommitmentPok[i] = word(i), word(i+2)
+	}
+	for _, e := range p.Public.Vector() {
+		s.Input = append(s.Input, e.BigInt(new(big.Int)))
+	}
+	return s, nil
+}

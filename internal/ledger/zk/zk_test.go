@@ -204,5 +204,3 @@ func TestModelLink(t *testing.T) {
 		t.Fatalf("key %+v", k)
 	}
 }
-
-
