@@ -155,5 +155,3 @@ func TestSolidityVerifier(t *testing.T) {
 		})
 	}
 }
-
-
