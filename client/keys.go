@@ -19,6 +19,14 @@ func BalanceKey(addr wire.Address) []byte { return append([]byte("bank/b/"), add
 // bytes of next sequence, then 8 of the used-ahead bitmap.
 func AccountKey(addr wire.Address) []byte { return append([]byte("auth/a/"), addr[:]...) }
 
+// LogKey is where a registered log's record is stored (JSON: name,
+// origin, operator_key, purpose, owner, height).
+func LogKey(name string) []byte { return []byte("logs/l/" + name) }
+
+// LogCheckpointKey is where a log's latest witnessed checkpoint is stored
+// (JSON: size, root, note, height).
+func LogCheckpointKey(name string) []byte { return []byte("logs/c/" + name) }
+
 // ProvenBalance is a balance with its proof checked.
 type ProvenBalance struct {
 	Address wire.Address `json:"address"`

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cometbft/cometbft/light"
 	"github.com/cometbft/cometbft/light/provider"
 	lighthttp "github.com/cometbft/cometbft/light/provider/http"
+	lightstore "github.com/cometbft/cometbft/light/store"
 	lightdb "github.com/cometbft/cometbft/light/store/db"
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
 	"github.com/cometbft/cometbft/types"
@@ -60,9 +62,10 @@ type VerifierConfig struct {
 
 // Verifier checks headers with CometBFT's light client.
 type Verifier struct {
-	cfg  VerifierConfig
-	lc   *light.Client
-	Root TrustRoot
+	cfg   VerifierConfig
+	lc    *light.Client
+	store lightstore.Store
+	Root  TrustRoot
 }
 
 // NewVerifier anchors trust (from the trust file, explicit flags, genesis
@@ -95,14 +98,48 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		ws = append(ws, p)
 	}
 	hash, _ := hex.DecodeString(root.Hash)
+	st := lightdb.New(dbm.NewMemDB(), cfg.ChainID)
 	lc, err := light.NewClient(ctx, cfg.ChainID,
 		light.TrustOptions{Period: cfg.TrustingPeriod, Height: root.Height, Hash: hash},
-		primary, ws, lightdb.New(dbm.NewMemDB(), cfg.ChainID),
+		primary, ws, st,
 		light.SkippingVerification(light.DefaultTrustLevel), light.MaxRetryAttempts(3))
 	if err != nil {
 		return nil, fmt.Errorf("light client from trusted header %d (%s): %w", root.Height, root.Source, err)
 	}
-	return &Verifier{cfg: cfg, lc: lc, Root: root}, nil
+	return &Verifier{cfg: cfg, lc: lc, store: st, Root: root}, nil
+}
+
+// Genesis returns the genesis the verifier anchored trust to, if any.
+func (v *Verifier) Genesis() *types.GenesisDoc {
+	if v.Root.Source != "genesis" {
+		return nil
+	}
+	return v.cfg.Genesis
+}
+
+// Trace returns every light block the verifier has verified and kept, from
+// its trust root up, in height order: a chain of headers an offline
+// verifier can check step by step (light.Verify) from the root.
+func (v *Verifier) Trace() ([]*types.LightBlock, error) {
+	last, err := v.store.LastLightBlockHeight()
+	if err != nil {
+		return nil, err
+	}
+	lb, err := v.store.LightBlock(last)
+	if err != nil {
+		return nil, err
+	}
+	out := []*types.LightBlock{lb}
+	for lb.Height > v.Root.Height {
+		prev, err := v.store.LightBlockBefore(lb.Height)
+		if err != nil {
+			break
+		}
+		out = append(out, prev)
+		lb = prev
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // anchor finds the trust root.
@@ -224,37 +261,24 @@ type Proven struct {
 // height, waiting up to a few seconds for that header to exist. It returns
 // an error if anything fails to verify.
 func (c *Client) QueryProven(ctx context.Context, v *Verifier, key []byte, height int64) (*Proven, error) {
-	res, err := c.rpc.ABCIQueryWithOptions(ctx, "/store", key, rpcclient.ABCIQueryOptions{Height: height, Prove: true})
-	if err != nil {
-		return nil, fmt.Errorf("store query: %w", err)
-	}
-	r := res.Response
-	if r.Code != 0 {
-		return nil, &QueryError{Path: "/store", Code: r.Code, Codespace: r.Codespace, Log: r.Log}
-	}
-	if !bytes.Equal(r.Key, key) {
-		return nil, errors.New("the node answered for another key")
-	}
-	if r.ProofOps == nil || len(r.ProofOps.Ops) != 1 || r.ProofOps.Ops[0].Type != ProofOpICS23 {
-		return nil, errors.New("the node sent no ICS23 proof")
-	}
-	var proof ics23.CommitmentProof
-	if err := proof.Unmarshal(r.ProofOps.Ops[0].Data); err != nil {
-		return nil, fmt.Errorf("decode proof: %w", err)
-	}
-	lb, err := c.waitHeader(ctx, v, r.Height+1)
+	kp, err := c.ProveKey(ctx, key, height)
 	if err != nil {
 		return nil, err
 	}
-	p := &Proven{Key: key, Value: r.Value, Height: r.Height, HeaderHeight: lb.Height, AppHash: lb.AppHash.String(), TrustSource: v.Root.Source}
-	if !VerifyProof(lb.AppHash, &proof, key, r.Value) {
-		return p, fmt.Errorf("the proof of key %x at height %d does not match the verified app hash %s", key, r.Height, lb.AppHash)
+	lb, err := c.WaitHeader(ctx, v, kp.Height+1)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proven{Key: key, Value: kp.Value, Height: kp.Height, HeaderHeight: lb.Height, AppHash: lb.AppHash.String(), TrustSource: v.Root.Source}
+	if err := kp.Verify(lb.AppHash); err != nil {
+		return p, err
 	}
 	p.Verified = true
 	return p, nil
 }
 
-func (c *Client) waitHeader(ctx context.Context, v *Verifier, h int64) (*types.LightBlock, error) {
+// WaitHeader waits (up to 15 s) for the header at h and verifies it.
+func (c *Client) WaitHeader(ctx context.Context, v *Verifier, h int64) (*types.LightBlock, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st, err := c.rpc.Status(ctx)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,14 +40,23 @@ func TestScripts(t *testing.T) {
 			env.Setenv("BASEPORT", strconv.Itoa(base))
 			env.Setenv("RPCPORT", strconv.Itoa(base+1))
 			env.Setenv("APIPORT", strconv.Itoa(base+5))
+			wd, err := os.Getwd()
+			if err != nil {
+				return err
+			}
+			env.Setenv("TESTDATA", filepath.Join(wd, "testdata"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("VAI_HOME", filepath.Join(env.WorkDir, ".vai"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitnode": waitNode,
-			"keyaddr":  keyAddr,
-			"zkmodel":  zkModel,
+			"waitnode":   waitNode,
+			"keyaddr":    keyAddr,
+			"grepvar":    grepVar,
+			"waitheight": waitHeight,
+			"tamper":     tamper,
+			"corrupt":    corrupt,
+			"zkmodel":    zkModel,
 		},
 	})
 }
@@ -80,4 +91,77 @@ func keyAddr(ts *testscript.TestScript, neg bool, args []string) {
 	info, err := kr.Show(args[0])
 	ts.Check(err)
 	ts.Setenv(args[1], info.Address.String())
+}
+
+// grepvar VAR REGEXP FILE: set VAR to the first submatch of REGEXP in FILE
+// (stdout and stderr name the last command's output).
+func grepVar(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: grepvar VAR REGEXP FILE")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	var text string
+	switch args[2] {
+	case "stdout", "stderr":
+		text = ts.ReadFile(args[2])
+	default:
+		text = ts.ReadFile(args[2])
+	}
+	m := re.FindStringSubmatch(text)
+	if len(m) < 2 {
+		ts.Fatalf("no match for %q in %s", args[1], args[2])
+	}
+	ts.Setenv(args[0], m[1])
+}
+
+// tamper FILE OLD NEW: replace the first OLD in FILE with NEW.
+func tamper(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: tamper FILE OLD NEW")
+	}
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if !strings.Contains(string(b), args[1]) {
+		ts.Fatalf("%s does not contain %q", args[0], args[1])
+	}
+	ts.Check(os.WriteFile(p, []byte(strings.Replace(string(b), args[1], args[2], 1)), 0o644))
+}
+
+// waitheight H URL: wait until the node at URL is past height H.
+func waitHeight(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitheight H URL")
+	}
+	h, err := strconv.ParseInt(args[0], 10, 64)
+	ts.Check(err)
+	c, err := client.Dial(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(120 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := c.Status(context.Background())
+		if err == nil && st.LatestBlockHeight > h {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ts.Fatalf("the chain did not pass height %d", h)
+}
+
+// corrupt FILE OFFSET: flip the bits of one byte of FILE.
+func corrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: corrupt FILE OFFSET")
+	}
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	p := ts.MkAbs(args[0])
+	b, err := os.ReadFile(p)
+	ts.Check(err)
+	if off >= len(b) {
+		ts.Fatalf("%s has %d bytes", p, len(b))
+	}
+	b[off] ^= 0xff
+	ts.Check(os.WriteFile(p, b, 0o644))
 }

@@ -20,13 +20,8 @@ import (
 
 func newManifestCmd(g *globalFlags) *cobra.Command {
 	var (
-		hashName      string
-		shardSize     int64
-		ignores       []string
-		noGitIgnores  bool
-		allowSymlinks bool
-		noCache       bool
-		outFile       string
+		hf      hashFlags
+		outFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "manifest PATH",
@@ -54,37 +49,18 @@ unless --no-cache.`,
 			// Read through the flag set so that a global --output, if the
 			// root defines one, serves as well as the local flag below.
 			output, _ := cmd.Flags().GetString("output")
-			h, err := manifest.ParseHash(hashName)
-			if err != nil {
-				return err
-			}
 			switch output {
 			case "text", "json":
 			default:
 				return fmt.Errorf("unknown --output %q (want text or json)", output)
 			}
-			if shardSize < 0 {
-				return fmt.Errorf("--shard-size must be positive")
-			}
-			absRoot, err := filepath.Abs(root)
+			cfg, err := hf.config(g, root)
 			if err != nil {
 				return err
 			}
-			cfg := manifest.Config{
-				Hash:            h,
-				ShardSize:       shardSize,
-				IncludeGitPaths: noGitIgnores,
-				AllowSymlinks:   allowSymlinks,
-			}
-			for _, p := range ignores {
-				rel, err := relIgnore(absRoot, p)
-				if err != nil {
-					return err
-				}
-				cfg.IgnorePaths = append(cfg.IgnorePaths, rel)
-			}
 			if outFile != "" {
 				// Like OMS's signature file, the output never hashes itself.
+				absRoot, _ := filepath.Abs(root)
 				absOut, err := filepath.Abs(outFile)
 				if err != nil {
 					return err
@@ -93,19 +69,8 @@ unless --no-cache.`,
 					cfg.IgnorePaths = append(cfg.IgnorePaths, filepath.ToSlash(rel))
 				}
 			}
-			if !noCache {
-				home, err := g.resolveHome()
-				if err != nil {
-					return err
-				}
-				cfg.CacheDir = filepath.Join(home, "cache", "manifest")
-			}
 			stderr := cmd.ErrOrStderr()
-			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				bar := &progressBar{w: f, start: time.Now()}
-				cfg.Progress = bar.update
-				defer bar.clear()
-			}
+			defer progress(stderr, &cfg)()
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -140,15 +105,81 @@ unless --no-cache.`,
 			return nil
 		},
 	}
+	hf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&hashName, "hash", "sha256", "content hash: sha256, blake2b or blake3")
-	f.Int64Var(&shardSize, "shard-size", 0, "hash files in shards of N bytes (OMS default 1000000000); 0 hashes whole files")
-	f.StringArrayVar(&ignores, "ignore", nil, "leave out `PATH` (relative to the model root) and everything under it; repeatable")
-	f.BoolVar(&noGitIgnores, "no-ignore-git-paths", false, "hash .git, .gitattributes, .github and .gitignore too")
-	f.BoolVar(&allowSymlinks, "allow-symlinks", false, "hash file symlinks' targets under the link's name, skip directory symlinks")
-	f.BoolVar(&noCache, "no-cache", false, "hash every file, ignoring the cache in <home>/cache/manifest")
 	f.StringVarP(&outFile, "out", "o", "", "also write the statement to `FILE`")
 	return cmd
+}
+
+// hashFlags are the flags of every command that hashes a directory
+// (manifest, dataset register, model register, verify), as OMS-FORMAT.md
+// names them.
+type hashFlags struct {
+	hashName      string
+	shardSize     int64
+	ignores       []string
+	noGitIgnores  bool
+	allowSymlinks bool
+	noCache       bool
+}
+
+func (hf *hashFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&hf.hashName, "hash", "sha256", "content hash: sha256, blake2b or blake3")
+	f.Int64Var(&hf.shardSize, "shard-size", 0, "hash files in shards of N bytes (OMS default 1000000000); 0 hashes whole files")
+	f.StringArrayVar(&hf.ignores, "ignore", nil, "leave out `PATH` (relative to the model root) and everything under it; repeatable")
+	f.BoolVar(&hf.noGitIgnores, "no-ignore-git-paths", false, "hash .git, .gitattributes, .github and .gitignore too")
+	f.BoolVar(&hf.allowSymlinks, "allow-symlinks", false, "hash file symlinks' targets under the link's name, skip directory symlinks")
+	f.BoolVar(&hf.noCache, "no-cache", false, "hash every file, ignoring the cache in <home>/cache/manifest")
+}
+
+// config turns the flags into a manifest configuration for root.
+func (hf *hashFlags) config(g *globalFlags, root string) (manifest.Config, error) {
+	h, err := manifest.ParseHash(hf.hashName)
+	if err != nil {
+		return manifest.Config{}, err
+	}
+	if hf.shardSize < 0 {
+		return manifest.Config{}, fmt.Errorf("--shard-size must be positive")
+	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		return manifest.Config{}, err
+	}
+	cfg := manifest.Config{Hash: h, ShardSize: hf.shardSize, IncludeGitPaths: hf.noGitIgnores, AllowSymlinks: hf.allowSymlinks}
+	for _, p := range hf.ignores {
+		rel, err := relIgnore(absRoot, p)
+		if err != nil {
+			return manifest.Config{}, err
+		}
+		cfg.IgnorePaths = append(cfg.IgnorePaths, rel)
+	}
+	if !hf.noCache {
+		cfg.CacheDir, err = g.cacheDir()
+		if err != nil {
+			return manifest.Config{}, err
+		}
+	}
+	return cfg, nil
+}
+
+func (g *globalFlags) cacheDir() (string, error) {
+	home, err := g.resolveHome()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "cache", "manifest"), nil
+}
+
+// progress shows a progress bar on w while a manifest builds, if w is a
+// terminal; call the returned function when done.
+func progress(w io.Writer, cfg *manifest.Config) func() {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		bar := &progressBar{w: f, start: time.Now()}
+		cfg.Progress = bar.update
+		return bar.clear
+	}
+	return func() {}
 }
 
 // relIgnore makes an --ignore path relative to the model root. Relative

@@ -16,6 +16,9 @@ import (
 
 // proveFlags are the flags of proven reads.
 type proveFlags struct {
+	// noSave anchors trust afresh (flags, genesis, first use), ignoring and
+	// not updating the saved trust root.
+	noSave         bool
 	prove          bool
 	trustHeight    int64
 	trustHash      string
@@ -39,8 +42,10 @@ func (g *globalFlags) verifier(cmd *cobra.Command, c *client.Client, cc nodeURL,
 	if err != nil {
 		return nil, err
 	}
-	cfg := client.VerifierConfig{Node: string(cc), Witnesses: f.witnesses, ChainID: chainID, TrustingPeriod: f.trustingPeriod,
-		TrustFile: filepath.Join(home, "light", chainID+".json")}
+	cfg := client.VerifierConfig{Node: string(cc), Witnesses: f.witnesses, ChainID: chainID, TrustingPeriod: f.trustingPeriod}
+	if !f.noSave {
+		cfg.TrustFile = filepath.Join(home, "light", chainID+".json")
+	}
 	if f.trustHeight > 0 {
 		cfg.TrustHeight = f.trustHeight
 		if cfg.TrustHash, err = hex.DecodeString(f.trustHash); err != nil || len(cfg.TrustHash) != 32 {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -36,8 +38,13 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 	root.PersistentFlags().StringVar(&g.output, "output", "text", "output format: text or json")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		g.stdout, g.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-		if g.output != "text" && g.output != "json" {
-			return fmt.Errorf("--output must be text or json, not %q", g.output)
+		allowed := "text,json"
+		if o := cmd.Annotations["outputs"]; o != "" {
+			allowed = o
+		}
+		if outs := strings.Split(allowed, ","); !slices.Contains(outs, g.output) {
+			list := strings.Join(outs[:len(outs)-1], ", ") + " or " + outs[len(outs)-1]
+			return fmt.Errorf("--output must be %s, not %q", list, g.output)
 		}
 		return nil
 	}
@@ -46,10 +53,12 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 		Short: "Register, import, run and inspect models",
 	}
 	addModelRuntimeCommands(model, g)
+	addModelRegistryCommands(model, g)
 	root.AddCommand(
 		newUpCmd(g), newInitCmd(g), newStartCmd(g), newTestnetCmd(g),
 		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g), newExportCmd(g),
-		newManifestCmd(g), model, newZKCmd(g),
+		newManifestCmd(g), model, newDatasetCmd(g), newRunCmd(g), newLineageCmd(g), newVerifyCmd(g),
+		newAuditCmd(g), newContentCmd(g), newDenyCmd(g), newLogCmd(g), newZKCmd(g),
 	)
 	return root
 }
@@ -72,11 +81,13 @@ func (g *globalFlags) resolveHome() (string, error) {
 // clientFlags are the flags of commands that talk to a node.
 type clientFlags struct {
 	node           string
+	api            string
 	keyringBackend string
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.node, "node", "", "RPC address of the node (default from the home's client.toml, else "+client.DefaultNode+")")
+	cmd.Flags().StringVar(&f.api, "api", "", "REST API of the node, for the content store (default from the home's client.toml, else http://127.0.0.1:1317)")
 	cmd.Flags().StringVar(&f.keyringBackend, "keyring-backend", "", "keyring backend: file (encrypted) or test (plain, dev only); default from the home's client.toml, else file")
 }
 
@@ -90,6 +101,9 @@ func (g *globalFlags) clientConfig(f *clientFlags) (home string, cc node.ClientC
 	}
 	if f.node != "" {
 		cc.Node = f.node
+	}
+	if f.api != "" {
+		cc.API = f.api
 	}
 	if f.keyringBackend != "" {
 		cc.KeyringBackend = f.keyringBackend

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/logs"
+	"github.com/vai-dev/vai/internal/ledger/registry"
 	"github.com/vai-dev/vai/internal/ledger/zk"
 )
 
@@ -24,19 +26,25 @@ type Config struct {
 // App is the assembled ledger with handles on its modules.
 type App struct {
 	*ledger.Ledger
-	Bank *bank.Module
-	ZK   *zk.Module
+	Bank     *bank.Module
+	Registry *registry.Module
+	Logs     *logs.Module
+	ZK       *zk.Module
 }
 
 // New assembles the ledger over cfg.DB.
 func New(cfg Config) (*App, error) {
-	b := bank.New()
-	// The zk module's model links are checked once the registry module is
-	// wired in as its zk.Models.
+	// Module accounts that plain transfers may not pay into.
+	b := bank.New(registry.Name)
+	reg := registry.New(b.Keeper)
+	lg := logs.New()
+	// The zk module's model links are checked once the registry records
+	// weight commitments and implements zk.Models; until then a link is the
+	// key owner's claim.
 	z := zk.New(nil)
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b, z},
+		Modules:         []ledger.Module{b, reg, lg, z},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -45,5 +53,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b, ZK: z}, nil
+	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg, ZK: z}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	rpcclient "github.com/cometbft/cometbft/rpc/client"
+	json "github.com/go-json-experiment/json"
 
 	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/ledger"
@@ -90,6 +91,26 @@ var Routes = []string{
 	"POST /txs/estimate",
 	"GET /txs/{hash}",
 	"GET /openapi.json",
+	"GET /registry/records/{id}",
+	"GET /registry/lineage/{id}",
+	"GET /registry/datasets",
+	"GET /registry/models",
+	"GET /registry/aliases/{name}/{alias}",
+	"GET /registry/works/{hash}",
+	"GET /registry/deny/{hash}",
+	"GET /registry/params",
+	"GET /blobs/{cid}",
+	"HEAD /blobs/{cid}",
+	"PUT /blobs/{cid}",
+	"POST /blobs",
+	// Verifiable logs (package tlog), mounted by the node when enabled.
+	"GET /logs",
+	"POST /logs",
+	"GET /logs/{name}",
+	"GET /logs/{name}/checkpoint",
+	"GET /logs/{name}/tile/{path}",
+	"POST /logs/{name}/entries",
+	"POST /logs/{name}/publish",
 }
 
 func (s *Server) routes() {
@@ -102,6 +123,7 @@ func (s *Server) routes() {
 	s.route("POST /txs", s.submit)
 	s.route("POST /txs/estimate", s.estimate)
 	s.route("GET /txs/{hash}", s.tx)
+	s.registryRoutes()
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
@@ -141,6 +163,8 @@ func (s *Server) Close() error {
 	defer cancel()
 	return s.srv.Shutdown(ctx)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func (s *Server) status(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return s.c.Status(r.Context())

@@ -22,6 +22,7 @@ import (
 //	config/client.toml   defaults for client commands (node URL, keyring)
 //	config/genesis.json, node_key.json, priv_validator_key.json
 //	data/                block store, consensus state, tx index, application.db
+//	logs/                verifiable logs (tlog): one directory per log, with its operator key
 //	keyring-test/, keyring-file/
 const (
 	appConfigFile    = "app.toml"
@@ -31,8 +32,36 @@ const (
 // AppConfig is config/app.toml.
 type AppConfig struct {
 	API   APIConfig   `toml:"api"`
+	CAS   CASConfig   `toml:"cas"`
 	State StateConfig `toml:"state"`
 	Log   LogConfig   `toml:"log"`
+	Logs  LogsConfig  `toml:"logs"`
+}
+
+// LogsConfig configures the verifiable logs the node serves (tlog).
+type LogsConfig struct {
+	Enable bool `toml:"enable"`
+	// BatchMaxSize and BatchMaxAgeMS bound an append batch.
+	BatchMaxSize  uint  `toml:"batch_max_size"`
+	BatchMaxAgeMS int64 `toml:"batch_max_age_ms"`
+	// CheckpointIntervalMS is how often a grown log signs a checkpoint.
+	CheckpointIntervalMS int64 `toml:"checkpoint_interval_ms"`
+	// WitnessIntervalMS is how often grown logs' checkpoints are sent to
+	// the chain.
+	WitnessIntervalMS int64 `toml:"witness_interval_ms"`
+	// AllowRemoteWrites accepts log creation, appends and publication from
+	// other hosts than loopback (reads are always open).
+	AllowRemoteWrites bool `toml:"allow_remote_writes"`
+}
+
+// CASConfig configures the content store the node serves at /blobs.
+type CASConfig struct {
+	// Backend is "local" (a directory in the home) or "kubo" (an IPFS
+	// kubo node's HTTP RPC API at KuboAPI).
+	Backend string `toml:"backend"`
+	KuboAPI string `toml:"kubo_api"`
+	// MaxUpload bounds one uploaded blob, in bytes (negative: no uploads).
+	MaxUpload int64 `toml:"max_upload"`
 }
 
 // APIConfig configures the REST API.
@@ -64,15 +93,19 @@ type LogConfig struct {
 func DefaultAppConfig() AppConfig {
 	return AppConfig{
 		API:   APIConfig{Enable: true, Address: "127.0.0.1:1317", MaxBodyBytes: 4 << 20},
+		CAS:   CASConfig{Backend: "local", MaxUpload: 1 << 30},
 		State: StateConfig{InvariantPeriod: 100, KeepVersions: 0},
 		Log:   LogConfig{Level: "warn", Format: "text"},
+		Logs:  LogsConfig{Enable: true, BatchMaxSize: 4096, BatchMaxAgeMS: 50, CheckpointIntervalMS: 250, WitnessIntervalMS: 250},
 	}
 }
 
 // ClientConfig is config/client.toml: defaults for client commands.
 type ClientConfig struct {
-	ChainID        string `toml:"chain_id"`
-	Node           string `toml:"node"`
+	ChainID string `toml:"chain_id"`
+	Node    string `toml:"node"`
+	// API is the node's REST API (content store uploads and downloads).
+	API            string `toml:"api"`
 	KeyringBackend string `toml:"keyring_backend"`
 }
 
@@ -86,7 +119,7 @@ func LoadAppConfig(home string) (AppConfig, error) {
 // LoadClientConfig reads config/client.toml. A missing file gives the
 // defaults (node on localhost, file keyring).
 func LoadClientConfig(home string) (ClientConfig, error) {
-	c := ClientConfig{Node: "http://127.0.0.1:26657", KeyringBackend: "file"}
+	c := ClientConfig{Node: "http://127.0.0.1:26657", API: "http://127.0.0.1:1317", KeyringBackend: "file"}
 	err := decodeStrict(filepath.Join(home, "config", clientConfigFile), &c)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, nil

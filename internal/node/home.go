@@ -20,6 +20,7 @@ import (
 	"github.com/vai-dev/vai/internal/app"
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/registry"
 	"github.com/vai-dev/vai/wire"
 )
 
@@ -44,6 +45,8 @@ type InitOptions struct {
 	Ports Ports
 	// Balances funded at genesis.
 	Balances []bank.GenesisBalance
+	// Sections replace modules' default genesis sections.
+	Sections map[string]json.RawMessage
 	// KeyringBackend is the default for client commands using this home.
 	KeyringBackend string
 	// Genesis, if set, is used instead of making one (testnets share one).
@@ -101,7 +104,8 @@ func Init(o InitOptions) (*types.GenesisDoc, error) {
 	if err := writeTOML(filepath.Join(o.Home, "config", appConfigFile), app); err != nil {
 		return nil, err
 	}
-	cc := ClientConfig{ChainID: o.ChainID, Node: fmt.Sprintf("http://%s:%d", o.Host, o.Ports.RPC), KeyringBackend: o.KeyringBackend}
+	cc := ClientConfig{ChainID: o.ChainID, Node: fmt.Sprintf("http://%s:%d", o.Host, o.Ports.RPC),
+		API: fmt.Sprintf("http://%s:%d", o.Host, o.Ports.API), KeyringBackend: o.KeyringBackend}
 	if err := writeTOML(filepath.Join(o.Home, "config", clientConfigFile), cc); err != nil {
 		return nil, err
 	}
@@ -117,7 +121,7 @@ func Init(o InitOptions) (*types.GenesisDoc, error) {
 			return nil, err
 		}
 		var err2 error
-		g, err2 = NewGenesis(o.ChainID, []types.GenesisValidator{{Address: pub.Address(), PubKey: pub, Power: 10, Name: o.Moniker}}, o.Balances)
+		g, err2 = NewGenesis(o.ChainID, []types.GenesisValidator{{Address: pub.Address(), PubKey: pub, Power: 10, Name: o.Moniker}}, o.Balances, o.Sections)
 		if err2 != nil {
 			return nil, err2
 		}
@@ -133,19 +137,22 @@ const MaxBlockBytes = 4 << 20
 
 // NewGenesis builds a genesis document with the given validators and
 // balances and every other module at its default.
-func NewGenesis(chainID string, vals []types.GenesisValidator, balances []bank.GenesisBalance) (*types.GenesisDoc, error) {
+func NewGenesis(chainID string, vals []types.GenesisValidator, balances []bank.GenesisBalance, sections map[string]json.RawMessage) (*types.GenesisDoc, error) {
 	// Every module's default section, from an assembled (empty) ledger, so
 	// a module added to the app gets its genesis without changes here.
 	a, err := app.New(app.Config{DB: dbm.NewMemDB()})
 	if err != nil {
 		return nil, err
 	}
-	sections := a.DefaultGenesis()
+	all := a.DefaultGenesis()
 	if balances == nil {
 		balances = []bank.GenesisBalance{}
 	}
-	sections["bank"] = ledger.MustEncodeJSON(bank.Genesis{Balances: balances})
-	appState, err := json.MarshalIndent(sections, "", "  ")
+	all["bank"] = ledger.MustEncodeJSON(bank.Genesis{Balances: balances})
+	for k, v := range sections {
+		all[k] = v
+	}
+	appState, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -217,9 +224,18 @@ func Devnet(home string, ports Ports, addDevKey func(home string) (wire.Address,
 	if err != nil {
 		return wire.Address{}, err
 	}
+	// On a devnet the deny-list's windows are short and the dev key
+	// arbitrates, so every path of the process can be tried in minutes.
+	var reg registry.Genesis
+	if err := ledger.DecodeJSON((&registry.Module{}).DefaultGenesis(), &reg); err != nil {
+		return wire.Address{}, err
+	}
+	reg.Params.DisputeWindow, reg.Params.AppealWindow = 10, 10
+	reg.Params.Arbiters = []wire.Address{dev}
 	_, err = Init(InitOptions{
 		Home: home, ChainID: DevnetChainID, Moniker: "devnet", Ports: ports,
 		Balances:        []bank.GenesisBalance{{Address: dev, Amount: wire.UVAI(DevnetFunds)}},
+		Sections:        map[string]json.RawMessage{registry.Name: ledger.MustEncodeJSON(reg)},
 		KeyringBackend:  "test",
 		InvariantPeriod: 1,
 	})
@@ -284,7 +300,7 @@ func Testnet(o TestnetOptions) error {
 		}
 		vals = append(vals, types.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: fmt.Sprintf("node%d", i)})
 	}
-	g, err := NewGenesis(o.ChainID, vals, o.Balances)
+	g, err := NewGenesis(o.ChainID, vals, o.Balances, nil)
 	if err != nil {
 		return err
 	}

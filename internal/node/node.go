@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +23,15 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/rpc/client/local"
 
+	"github.com/vai-dev/vai/cas"
+	"github.com/vai-dev/vai/cas/kubo"
+	caslocal "github.com/vai-dev/vai/cas/local"
 	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/abci"
 	"github.com/vai-dev/vai/internal/app"
 	"github.com/vai-dev/vai/internal/httpapi"
+	"github.com/vai-dev/vai/tlog"
+	"github.com/vai-dev/vai/wire"
 )
 
 // Options configure New.
@@ -48,7 +54,14 @@ type Node struct {
 	App    *app.App
 	Client *client.Client
 	API    *httpapi.Server
-	Log    *slog.Logger
+	// CAS is the content store served at /blobs (when the API is on).
+	CAS cas.Store
+	Log *slog.Logger
+	// Logs and Publisher run the verifiable logs (nil if disabled).
+	Logs      *tlog.Manager
+	Publisher *tlog.Publisher
+
+	stopPublisher context.CancelFunc
 
 	node *nm.Node
 	dbMu sync.Mutex
@@ -117,8 +130,62 @@ func New(o Options) (*Node, error) {
 	n.Client = client.New(local.New(cn))
 	if ac.API.Enable {
 		n.API = httpapi.New(httpapi.Config{Address: ac.API.Address, MaxBodyBytes: ac.API.MaxBodyBytes, Logger: log.With("module", "api")}, n.Client)
+		store, err := openCAS(o.Home, ac.CAS)
+		if err != nil {
+			n.closeDBs()
+			return nil, err
+		}
+		n.CAS = store
+		n.API.MountBlobs(cas.NewHandler(store, cas.HandlerConfig{MaxUpload: ac.CAS.MaxUpload, Logger: log.With("module", "cas")}))
+	}
+	if ac.Logs.Enable {
+		if err := n.openLogs(); err != nil {
+			n.closeDBs()
+			return nil, err
+		}
 	}
 	return n, nil
+}
+
+// openCAS opens the content store the node serves.
+func openCAS(home string, c CASConfig) (cas.Store, error) {
+	switch c.Backend {
+	case "", "local":
+		return caslocal.New(filepath.Join(home, "data", "cas"))
+	case "kubo":
+		return kubo.New(kubo.Config{URL: c.KuboAPI})
+	default:
+		return nil, fmt.Errorf("app.toml: cas.backend %q (want local or kubo)", c.Backend)
+	}
+}
+
+// openLogs opens the home's verifiable logs and mounts them on the API.
+func (n *Node) openLogs() error {
+	g, err := nm.DefaultGenesisDocProviderFunc(n.Comet)()
+	if err != nil {
+		return err
+	}
+	lc := n.Config.Logs
+	m, err := tlog.NewManager(tlog.Config{
+		Dir: filepath.Join(n.Home, "logs"), ChainID: g.ChainID, Logger: n.Log.With("module", "tlog"),
+		Options: tlog.Options{BatchMaxSize: lc.BatchMaxSize, BatchMaxAge: time.Duration(lc.BatchMaxAgeMS) * time.Millisecond,
+			CheckpointInterval: time.Duration(lc.CheckpointIntervalMS) * time.Millisecond},
+	})
+	if err != nil {
+		return fmt.Errorf("verifiable logs: %w", err)
+	}
+	n.Logs = m
+	n.Publisher = tlog.NewPublisher(tlog.PublisherConfig{Manager: m, Client: n.Client,
+		Interval: time.Duration(lc.WitnessIntervalMS) * time.Millisecond, Logger: n.Log.With("module", "tlog")})
+	if n.API != nil {
+		h := tlog.Handler(tlog.HandlerConfig{Manager: m, Witness: n.Publisher, AllowRemoteWrites: lc.AllowRemoteWrites,
+			PublisherAddress: func(l *tlog.Log) string {
+				return wire.AddressFromPubKey(l.PublisherKey().Public().(ed25519.PublicKey)).String()
+			}})
+		n.API.Handle("/logs", h)
+		n.API.Handle("/logs/", h)
+	}
+	return nil
 }
 
 // openDB opens (and remembers, to close) one of the node's databases. The
@@ -158,6 +225,11 @@ func (n *Node) Start() error {
 			return err
 		}
 	}
+	if n.Publisher != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stopPublisher = cancel
+		go n.Publisher.Run(ctx)
+	}
 	return nil
 }
 
@@ -166,6 +238,16 @@ func (n *Node) Stop() error {
 	var errs []error
 	if n.API != nil {
 		errs = append(errs, n.API.Close())
+	}
+	if n.stopPublisher != nil {
+		n.stopPublisher()
+	}
+	if n.Logs != nil {
+		// Acknowledged entries are durable already; give the last
+		// checkpoint a moment to cover them.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, n.Logs.Close(ctx))
+		cancel()
 	}
 	if n.node.IsRunning() {
 		errs = append(errs, n.node.Stop())

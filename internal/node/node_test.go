@@ -16,74 +16,16 @@ import (
 	json "github.com/go-json-experiment/json"
 
 	"github.com/vai-dev/vai/client"
-	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/httpapi"
-	"github.com/vai-dev/vai/internal/keyring"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/node"
+	"github.com/vai-dev/vai/internal/node/nodetest"
 	"github.com/vai-dev/vai/wire"
 )
 
-func freePorts(t *testing.T) node.Ports {
-	t.Helper()
-	base, err := freeport.Base(10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return node.TestnetPorts(base, 0)
-}
+func devnet(t *testing.T) (*node.Node, ed25519.PrivateKey, string) { return nodetest.Devnet(t) }
 
-// devnet creates and starts an in-process devnet, returning the node and
-// the dev key.
-func devnet(t *testing.T) (*node.Node, ed25519.PrivateKey, string) {
-	t.Helper()
-	home := t.TempDir()
-	ports := freePorts(t)
-	var kr *keyring.Keyring
-	_, err := node.Devnet(home, ports, func(home string) (wire.Address, error) {
-		var err error
-		kr, err = keyring.Open(keyring.Config{Home: home, Backend: keyring.BackendTest})
-		if err != nil {
-			return wire.Address{}, err
-		}
-		info, err := kr.Add("dev")
-		return info.Address, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := kr.Signer("dev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := start(t, home)
-	return n, dev, home
-}
-
-func start(t *testing.T, home string) *node.Node {
-	t.Helper()
-	n, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "error", LogOutput: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Stop() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		st, err := n.Client.Status(ctx)
-		if err == nil && st.LatestBlockHeight > 1 {
-			return n
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("node did not produce blocks")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
+func start(t *testing.T, home string) *node.Node { return nodetest.Start(t, home) }
 
 func getJSON(t *testing.T, url string, wantStatus int, out any) {
 	t.Helper()

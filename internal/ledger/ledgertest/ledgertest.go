@@ -31,6 +31,9 @@ type Chain struct {
 	Height int64
 	Time   time.Time
 	seq    map[wire.Address]uint64
+	mods   func(b *bank.Module) []ledger.Module
+	// Mods are the modules after bank, as built for the current Ledger.
+	Mods []ledger.Module
 }
 
 // Options configure New.
@@ -38,9 +41,10 @@ type Options struct {
 	// Accounts is how many keys to fund (default 4); Funds each (default 10 vai).
 	Accounts int
 	Funds    uint64
-	// Modules are added after bank. ModuleAccounts are blocked as
-	// recipients of plain sends.
-	Modules        []ledger.Module
+	// Modules builds the modules added after bank (given the bank, whose
+	// keeper they may use). ModuleAccounts are blocked as recipients of
+	// plain sends.
+	Modules        func(b *bank.Module) []ledger.Module
 	ModuleAccounts []string
 	// Genesis sections to add or override.
 	Genesis map[string]json.RawMessage
@@ -80,8 +84,8 @@ func New(t testing.TB, o Options) *Chain {
 		t.Cleanup(func() { db.Close() })
 		o.DB = db
 	}
-	c := &Chain{t: t, DB: o.DB, Bank: bank.New(o.ModuleAccounts...), Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), seq: map[wire.Address]uint64{}}
-	c.L = c.open(o.Modules)
+	c := &Chain{t: t, DB: o.DB, Bank: bank.New(o.ModuleAccounts...), Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), seq: map[wire.Address]uint64{}, mods: o.Modules}
+	c.L = c.open()
 	g := bank.Genesis{}
 	for i := range o.Accounts {
 		k := Key(i)
@@ -98,10 +102,14 @@ func New(t testing.TB, o Options) *Chain {
 	return c
 }
 
-func (c *Chain) open(mods []ledger.Module) *ledger.Ledger {
+func (c *Chain) open() *ledger.Ledger {
+	c.Mods = nil
+	if c.mods != nil {
+		c.Mods = c.mods(c.Bank)
+	}
 	l, err := ledger.New(ledger.Config{
 		DB:              c.DB,
-		Modules:         append([]ledger.Module{c.Bank}, mods...),
+		Modules:         append([]ledger.Module{c.Bank}, c.Mods...),
 		Fees:            c.Bank.Keeper,
 		InvariantPeriod: 1,
 	})
@@ -111,9 +119,13 @@ func (c *Chain) open(mods []ledger.Module) *ledger.Ledger {
 	return l
 }
 
+// ModsFunc returns the chain's module constructor, to build another chain
+// with the same modules.
+func (c *Chain) ModsFunc() func(b *bank.Module) []ledger.Module { return c.mods }
+
 // Reopen loads a new Ledger from the same database, as after a restart.
-func (c *Chain) Reopen(mods ...ledger.Module) {
-	c.L = c.open(mods)
+func (c *Chain) Reopen() {
+	c.L = c.open()
 }
 
 // Body builds an unsigned body for key k with the next sequence this chain

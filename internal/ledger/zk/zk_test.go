@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vai-dev/vai/internal/ledger"
+	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/ledgertest"
 	"github.com/vai-dev/vai/internal/ledger/zk"
 	"github.com/vai-dev/vai/runtime"
@@ -78,7 +79,7 @@ func TestRegisterAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	mod := zk.New(nil)
-	c := ledgertest.New(t, ledgertest.Options{Modules: []ledger.Module{mod}})
+	c := ledgertest.New(t, ledgertest.Options{Modules: func(*bank.Module) []ledger.Module { return []ledger.Module{mod} }})
 	c.Block()
 	d, _ := zkml.ParseDigest(sha(f.vk))
 	comm := zkml.FieldHex(f.proof.Public.Commitment)
@@ -145,7 +146,7 @@ func TestRegisterAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2 := ledgertest.New(t, ledgertest.Options{Modules: []ledger.Module{zk.New(nil)}, Genesis: map[string]json.RawMessage{"zk": g["zk"]}})
+	c2 := ledgertest.New(t, ledgertest.Options{Modules: func(*bank.Module) []ledger.Module { return []ledger.Module{zk.New(nil)} }, Genesis: map[string]json.RawMessage{"zk": g["zk"]}})
 	c2.Block()
 	var k2 zk.Key
 	c2.Query("/zk/vk", map[string]any{"digest": d}, &k2)
@@ -172,7 +173,7 @@ func TestModelLink(t *testing.T) {
 	}
 	comm := zkml.FieldHex(f.proof.Public.Commitment)
 	reg := models{}
-	c := ledgertest.New(t, ledgertest.Options{Modules: []ledger.Module{zk.New(reg)}})
+	c := ledgertest.New(t, ledgertest.Options{Modules: func(*bank.Module) []ledger.Module { return []ledger.Module{zk.New(reg)} }})
 	reg["mine"] = struct {
 		comm  string
 		owner wire.Address
