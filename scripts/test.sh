@@ -20,6 +20,9 @@ scripts/install-test-deps.sh --conformance-only
 echo "== IPFS kubo, built from the Go module proxy, for the content store's kubo backend test"
 scripts/kubo.sh build
 
+echo "== solc-js for the zkml/evm test (npm, pinned; the test skips without it)"
+scripts/install-solc.sh >/dev/null
+
 echo "== race detector on the concurrent packages"
 go test -race -count=1 ./wire/... ./client/... ./internal/ledger/... ./internal/keyring/... ./manifest/... ./cas/... ./runtime/... ./tlog/...
 

@@ -56,6 +56,7 @@ func TestScripts(t *testing.T) {
 			"waitheight": waitHeight,
 			"tamper":     tamper,
 			"corrupt":    corrupt,
+			"zkmodel":    zkModel,
 		},
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/logs"
 	"github.com/vai-dev/vai/internal/ledger/registry"
+	"github.com/vai-dev/vai/internal/ledger/zk"
 )
 
 // Config is what the assembled ledger needs from its host.
@@ -28,6 +29,7 @@ type App struct {
 	Bank     *bank.Module
 	Registry *registry.Module
 	Logs     *logs.Module
+	ZK       *zk.Module
 }
 
 // New assembles the ledger over cfg.DB.
@@ -36,9 +38,13 @@ func New(cfg Config) (*App, error) {
 	b := bank.New(registry.Name)
 	reg := registry.New(b.Keeper)
 	lg := logs.New()
+	// The zk module's model links are checked once the registry records
+	// weight commitments and implements zk.Models; until then a link is the
+	// key owner's claim.
+	z := zk.New(nil)
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b, reg, lg},
+		Modules:         []ledger.Module{b, reg, lg, z},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -47,5 +53,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg}, nil
+	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg, ZK: z}, nil
 }
