@@ -82,7 +82,7 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 // FinalizeBlock implements abci.Application. An error halts the node: it
 // means a storage failure or a broken invariant.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
-	res, err := a.L.FinalizeBlock(ledger.BlockInfo{Height: req.Height, Time: req.Time, Proposer: req.ProposerAddress}, req.Txs)
+	res, err := a.L.FinalizeBlock(ledger.BlockInfo{Height: req.Height, Time: req.Time, Proposer: req.ProposerAddress, Hash: req.Hash}, req.Txs)
 	if err != nil {
 		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/logs"
+	"github.com/vai-dev/vai/internal/ledger/market"
 	"github.com/vai-dev/vai/internal/ledger/registry"
 	"github.com/vai-dev/vai/internal/ledger/zk"
 )
@@ -30,21 +31,23 @@ type App struct {
 	Registry *registry.Module
 	Logs     *logs.Module
 	ZK       *zk.Module
+	Market   *market.Module
 }
 
 // New assembles the ledger over cfg.DB.
 func New(cfg Config) (*App, error) {
 	// Module accounts that plain transfers may not pay into.
-	b := bank.New(registry.Name)
+	b := bank.New(registry.Name, market.Name)
 	reg := registry.New(b.Keeper)
 	lg := logs.New()
 	// The zk module's model links are checked once the registry records
 	// weight commitments and implements zk.Models; until then a link is the
 	// key owner's claim.
 	z := zk.New(nil)
+	mk := market.New(b.Keeper, map[string]market.ResultVerifier{})
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
-		Modules:         []ledger.Module{b, reg, lg, z},
+		Modules:         []ledger.Module{b, reg, lg, z, mk},
 		Fees:            b.Keeper,
 		InvariantPeriod: cfg.InvariantPeriod,
 		KeepVersions:    cfg.KeepVersions,
@@ -53,5 +56,5 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg, ZK: z}, nil
+	return &App{Ledger: l, Bank: b, Registry: reg, Logs: lg, ZK: z, Market: mk}, nil
 }

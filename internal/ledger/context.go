@@ -30,6 +30,11 @@ type Context struct {
 	Time time.Time
 	Mode Mode
 
+	// BlockHash is the block's hash, set for end-of-block hooks only (it
+	// is unknown while transactions are simulated for a proposal): the
+	// source of block-derived randomness.
+	BlockHash []byte
+
 	kv     KV
 	events []Event
 

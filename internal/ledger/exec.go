@@ -268,6 +268,7 @@ func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, 
 			res.Txs[i] = l.runTx(ctx, raw)
 		}
 	}
+	ctx.BlockHash = info.Hash
 	if err := l.endBlock(ctx); err != nil {
 		return nil, err
 	}

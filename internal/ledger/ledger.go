@@ -49,6 +49,9 @@ type BlockInfo struct {
 	Height   int64
 	Time     time.Time
 	Proposer []byte
+	// Hash is the block's hash: known when a decided block is finalized,
+	// not while one is proposed.
+	Hash []byte
 }
 
 // TxResult is the outcome of one transaction.

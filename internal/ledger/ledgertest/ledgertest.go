@@ -6,6 +6,7 @@ package ledgertest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"testing"
@@ -174,7 +175,8 @@ func (c *Chain) Block(txs ...[]byte) *ledger.BlockResult {
 	c.t.Helper()
 	c.Height++
 	c.Time = c.Time.Add(time.Second)
-	res, err := c.L.FinalizeBlock(ledger.BlockInfo{Height: c.Height, Time: c.Time}, txs)
+	hash := sha256.Sum256(ledger.PutUint64(uint64(c.Height)))
+	res, err := c.L.FinalizeBlock(ledger.BlockInfo{Height: c.Height, Time: c.Time, Hash: hash[:]}, txs)
 	if err != nil {
 		c.t.Fatalf("FinalizeBlock %d: %v", c.Height, err)
 	}
