@@ -33,7 +33,8 @@ func LeafData(r Resource) []byte {
 	return b
 }
 
-// Tree is the Merkle tree of a manifest's resources.
+// Tree is an RFC 6962 Merkle tree: of a manifest's resources, or of any
+// leaves (NewTree; the market's batches of inference records use it).
 type Tree struct {
 	// levels[l][i] is the hash of the perfect subtree of 2^l leaves that
 	// starts at leaf i·2^l; incomplete subtrees are not stored.
@@ -44,11 +45,17 @@ type Tree struct {
 // Tree builds the Merkle tree of the resources.
 func (m *Manifest) Tree() *Tree {
 	h := rfc6962.DefaultHasher
-	t := &Tree{size: uint64(len(m.Resources))}
 	leaves := make([][]byte, len(m.Resources))
 	for i, r := range m.Resources {
 		leaves[i] = h.HashLeaf(LeafData(r))
 	}
+	return NewTree(leaves)
+}
+
+// NewTree builds the tree of the given leaf hashes (HashLeaf of each leaf).
+func NewTree(leaves [][]byte) *Tree {
+	h := rfc6962.DefaultHasher
+	t := &Tree{size: uint64(len(leaves))}
 	t.levels = append(t.levels, leaves)
 	for lv := leaves; len(lv) > 1; {
 		next := make([][]byte, len(lv)/2)
@@ -110,6 +117,15 @@ func (m *Manifest) Prove(name string) (*InclusionProof, error) {
 
 // Prove returns the inclusion proof of leaf index, which is r.
 func (t *Tree) Prove(index uint64, r Resource) (*InclusionProof, error) {
+	hashes, err := t.Path(index)
+	if err != nil {
+		return nil, err
+	}
+	return &InclusionProof{Resource: r, Index: index, TreeSize: t.size, Hashes: hashes}, nil
+}
+
+// Path returns the RFC 6962 inclusion proof (audit path) of leaf index.
+func (t *Tree) Path(index uint64) ([][]byte, error) {
 	nodes, err := proof.Inclusion(index, t.size)
 	if err != nil {
 		return nil, err
@@ -119,11 +135,7 @@ func (t *Tree) Prove(index uint64, r Resource) (*InclusionProof, error) {
 		begin, end := id.Coverage()
 		hashes[i] = t.subtree(begin, min(end, t.size))
 	}
-	hashes, err = nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
-	if err != nil {
-		return nil, err
-	}
-	return &InclusionProof{Resource: r, Index: index, TreeSize: t.size, Hashes: hashes}, nil
+	return nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
 }
 
 // Verify checks the proof against a manifest's Merkle root and number of

@@ -254,3 +254,5 @@ func (w *world) supply() (supply, feePool uint64) {
 	w.c.Query("/bank/supply", map[string]any{}, &r)
 	return r.Supply.Amount, r.FeePool.Amount
 }
+
+func jsonUnmarshal(b []byte, v any) error { return ledger.DecodeJSON(b, v) }

@@ -129,7 +129,22 @@ func Commitment(job uint64, provider wire.Address, output, salt []byte) []byte {
 // GetJob reads a job.
 func GetJob(ctx *ledger.Context, id uint64) (*Job, bool) { return get[Job](ctx, idKey(pJob, id)) }
 
-func putJob(ctx *ledger.Context, j *Job) { put(ctx, idKey(pJob, j.ID), j) }
+// putJob stores a job and keeps the index of providers' open assignments.
+func putJob(ctx *ledger.Context, j *Job) {
+	put(ctx, idKey(pJob, j.ID), j)
+	for _, a := range j.Assignments {
+		k := assignedKey(a.Provider, j.ID)
+		if a.open() {
+			store(ctx).Set(k, []byte{1})
+		} else {
+			store(ctx).Delete(k)
+		}
+	}
+}
+
+func assignedKey(p wire.Address, job uint64) []byte {
+	return append(append([]byte(pAssigned), p[:]...), ledger.PutUint64(job)...)
+}
 
 func (m *Module) submit(ctx *ledger.Context, msg *MsgSubmitJob) error {
 	p := params(ctx)
@@ -392,9 +407,7 @@ func (m *Module) tally(ctx *ledger.Context, j *Job) error {
 			putJob(ctx, j)
 			return nil
 		}
-		for _, i := range no {
-			j.Assignments[i].State = AsgUnpaid
-		}
+		// close marks the revealed assignments unpaid and frees their slots.
 		return m.close(ctx, j, CloseInconclusive, nil)
 	}
 	first := j.Assignments[yes[0]]
@@ -449,6 +462,7 @@ func (m *Module) tallyDispute(ctx *ledger.Context, j *Job) error {
 	for _, i := range no {
 		if out == nil {
 			j.Assignments[i].State = AsgUnpaid
+			m.release(ctx, j.Assignments[i].Provider)
 			continue
 		}
 		if err := m.slashAssignment(ctx, j, i, arbiters); err != nil {

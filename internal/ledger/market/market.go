@@ -252,8 +252,12 @@ func params(ctx *ledger.Context) Params {
 //	dl/<height>/<id>         job deadlines to act on at height
 //	vs/<height>/<n>          vesting payments released at height
 //	vn                       next vesting sequence
-//	bt/<id>                  batch session
-//	bn                       next batch id
+//	pa/<provider>/<job>      the provider has an open assignment in the job
+//	ss/<id>                  session; sn next session id
+//	bt/<id>                  batch; bn next batch id
+//	bd/<height>/<batch>      batch windows closing (paid at height)
+//	sd/<height>/<session>    sessions expiring (closed at height)
+//	sb/<session>/<batch>     a session's pending batches
 const (
 	kParams   = "params"
 	pProvider = "pv/"
@@ -266,8 +270,14 @@ const (
 	pDeadline = "dl/"
 	pVesting  = "vs/"
 	kVestSeq  = "vn"
-	pBatch    = "bt/"
-	kBatchSeq = "bn"
+	pBatch        = "bt/"
+	kBatchSeq     = "bn"
+	pAssigned     = "pa/"
+	pSession      = "ss/"
+	kSessionSeq   = "sn"
+	pBatchDue     = "bd/"
+	pSessionDue   = "sd/"
+	pSessionBatch = "sb/"
 )
 
 func store(ctx *ledger.Context) ledger.KV { return ctx.Store(Name) }

@@ -38,6 +38,13 @@ func (m *Module) Msgs() []ledger.MsgType {
 		ledger.Handler("market/reveal", GasReveal, m.reveal),
 		ledger.Handler("market/challenge", GasSmall, m.challenge),
 		ledger.Handler("market/settle", GasSmall, m.settleMsg),
+		ledger.Handler("market/open_session", GasSmall, m.openSession),
+		ledger.Handler("market/close_session", GasSmall, m.closeSession),
+		ledger.Handler("market/settle_batch", GasBatch, m.settleBatch),
+		ledger.GasFunc(ledger.Handler("market/challenge_batch", 0, m.challengeBatch), func(x *MsgChallengeBatch) uint64 {
+			return GasBatchChallenge + 500*uint64(len(x.Proof))
+		}),
+		ledger.Handler("market/finalize_batch", GasSmall, m.finalizeBatchMsg),
 	}
 }
 
@@ -114,6 +121,68 @@ func (m *Module) Query(ctx *ledger.Context, path string, req []byte) (any, error
 			return nil, ErrNotOffered.Wrapf("no grant of %s to %s", r.Model, r.Provider)
 		}
 		return g, nil
+	case "assignments":
+		// The jobs where a provider holds an open assignment.
+		var r struct {
+			Provider wire.Address `json:"provider"`
+		}
+		if err := dec(&r); err != nil {
+			return nil, err
+		}
+		out := []Job{}
+		prefix := append([]byte(pAssigned), r.Provider[:]...)
+		it := store(ctx).Iterator(prefix, ledger.PrefixEnd(prefix))
+		defer it.Close()
+		for ; it.Valid() && len(out) < 1000; it.Next() {
+			if j, ok := GetJob(ctx, ledger.Uint64(it.Key()[len(prefix):])); ok {
+				out = append(out, *j)
+			}
+		}
+		return out, nil
+	case "session":
+		var r struct {
+			ID uint64 `json:"id"`
+		}
+		if err := dec(&r); err != nil {
+			return nil, err
+		}
+		s, ok := GetSession(ctx, r.ID)
+		if !ok {
+			return nil, ErrBatch.Wrapf("no session %d", r.ID)
+		}
+		return s, nil
+	case "sessions":
+		// Open sessions of a buyer or provider.
+		var r struct {
+			Buyer    wire.Address `json:"buyer,omitzero"`
+			Provider wire.Address `json:"provider,omitzero"`
+			All      bool         `json:"all,omitzero"`
+		}
+		if err := dec(&r); err != nil {
+			return nil, err
+		}
+		out := []Session{}
+		for _, s := range scan[Session](ctx, pSession) {
+			if (!r.All && s.State != SessionOpen) || (!r.Buyer.IsZero() && s.Buyer != r.Buyer) || (!r.Provider.IsZero() && s.Provider != r.Provider) {
+				continue
+			}
+			if out = append(out, s); len(out) == 1000 {
+				break
+			}
+		}
+		return out, nil
+	case "batch":
+		var r struct {
+			ID uint64 `json:"id"`
+		}
+		if err := dec(&r); err != nil {
+			return nil, err
+		}
+		b, ok := GetBatch(ctx, r.ID)
+		if !ok {
+			return nil, ErrBatch.Wrapf("no batch %d", r.ID)
+		}
+		return b, nil
 	case "job":
 		var r struct {
 			ID uint64 `json:"id"`
@@ -266,9 +335,27 @@ func (m *Module) Invariants() []ledger.Invariant {
 			for _, v := range scan[Vesting](ctx, pVesting) {
 				vesting += v.Amount.Amount
 			}
-			want := stakes + escrow + bonds + vesting
+			var deposits, batches uint64
+			pendingOf := map[uint64]uint32{}
+			for _, b := range scan[Batch](ctx, pBatch) {
+				if b.State == BatchPending {
+					batches += b.Amount.Amount
+					pendingOf[b.Session]++
+				}
+			}
+			for _, s := range scan[Session](ctx, pSession) {
+				deposits += s.Deposit.Amount
+				if s.State != SessionOpen && !s.Deposit.IsZero() {
+					return fmt.Errorf("closed session %d holds a deposit of %s", s.ID, s.Deposit)
+				}
+				if s.Pending != pendingOf[s.ID] {
+					return fmt.Errorf("session %d counts %d pending batches, there are %d", s.ID, s.Pending, pendingOf[s.ID])
+				}
+			}
+			want := stakes + escrow + bonds + vesting + deposits + batches
 			if bal := m.bank.Balance(ctx, moduleAddr); bal != want {
-				return fmt.Errorf("market account holds %d uvai; stakes %d + escrow %d + bonds %d + vesting %d = %d", bal, stakes, escrow, bonds, vesting, want)
+				return fmt.Errorf("market account holds %d uvai; stakes %d + escrow %d + bonds %d + vesting %d + deposits %d + batches %d = %d",
+					bal, stakes, escrow, bonds, vesting, deposits, batches, want)
 			}
 			for _, p := range scan[Provider](ctx, pProvider) {
 				if p.Active != active[p.Address] {

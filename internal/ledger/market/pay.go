@@ -76,11 +76,7 @@ func (m *Module) settle(ctx *ledger.Context, j *Job, winners []int, reason strin
 	if cost > j.Budget.Amount {
 		return ErrBudget.Wrapf("job %d costs %d, its budget is %s", j.ID, cost, j.Budget)
 	}
-	royalty := mulDiv(j.ModelPrice.Amount, uint64(md.Terms.RoyaltyBps), 10_000)
-	if err := m.pay(ctx, md.Owner, j.ModelPrice.Amount-royalty, j.ID, false); err != nil {
-		return err
-	}
-	dust, err := m.payRoyalty(ctx, j, md, royalty)
+	dust, err := m.payModel(ctx, md, j.ModelPrice.Amount, ledger.AI("job", utoa(j.ID)))
 	if err != nil {
 		return err
 	}
@@ -100,12 +96,23 @@ func (m *Module) settle(ctx *ledger.Context, j *Job, winners []int, reason strin
 	return m.close(ctx, j, reason, &cost)
 }
 
+// payModel pays a model's price: the owner keeps it less the data
+// royalty of its terms, which goes to the contributors (payRoyalty). It
+// returns the dust of the royalty's division.
+func (m *Module) payModel(ctx *ledger.Context, md *registry.Model, price uint64, ref ledger.Attr) (uint64, error) {
+	royalty := mulDiv(price, uint64(md.Terms.RoyaltyBps), 10_000)
+	if err := m.pay(ctx, md.Owner, price-royalty, 0, false); err != nil {
+		return 0, err
+	}
+	return m.payRoyalty(ctx, md, royalty, ref)
+}
+
 // payRoyalty splits the royalty among the datasets in the model's lineage
 // equally, and each dataset's part among its contributors pro rata to
 // their registered weights (weights are a dataset's own units, so they are
 // not compared across datasets); a contributor to several datasets gets
 // one payment. Integer division throughout; it returns the dust.
-func (m *Module) payRoyalty(ctx *ledger.Context, j *Job, md *registry.Model, royalty uint64) (uint64, error) {
+func (m *Module) payRoyalty(ctx *ledger.Context, md *registry.Model, royalty uint64, ref ledger.Attr) (uint64, error) {
 	if royalty == 0 {
 		return 0, nil
 	}
@@ -148,11 +155,11 @@ func (m *Module) payRoyalty(ctx *ledger.Context, j *Job, md *registry.Model, roy
 		if share == 0 {
 			continue
 		}
-		if err := m.pay(ctx, a, share, j.ID, false); err != nil {
+		if err := m.pay(ctx, a, share, 0, false); err != nil {
 			return 0, err
 		}
 		paid += share
-		ctx.Emit("royalty_paid", ledger.AI("to", a.String()), ledger.A("amount", wire.UVAI(share).String()), ledger.AI("job", utoa(j.ID)))
+		ctx.Emit("royalty_paid", ledger.AI("to", a.String()), ledger.A("amount", wire.UVAI(share).String()), ref)
 	}
 	return royalty - paid, nil
 }

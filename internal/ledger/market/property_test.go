@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/vai-dev/vai/internal/ledger/market"
+	"github.com/vai-dev/vai/manifest"
 	"github.com/vai-dev/vai/wire"
 )
 
@@ -26,7 +29,9 @@ func randomMarket(t *testing.T, seed uint64, blocks int) ([]byte, map[string]int
 	challenger := w.c.Keys[8]
 	modes := []string{"redundant:2", "redundant:3", "optimistic"}
 	var last []byte
+	var pendingBatches, prevBatches []*calls
 	for b := 0; b < blocks; b++ {
+		prevBatches, pendingBatches = pendingBatches, nil
 		var txs [][]byte
 		add := func(k []byte) { txs = append(txs, k) }
 		// New jobs, some underfunded.
@@ -79,6 +84,39 @@ func randomMarket(t *testing.T, seed uint64, blocks int) ([]byte, map[string]int
 				add(w.signed(w.buyer, "market/cancel", market.MsgJobAction{Job: j.ID}))
 			}
 		}
+		// Sessions: opened now and then, settled in batches (one in five
+		// with an invented call, which the buyer catches).
+		if rng.IntN(8) == 0 {
+			pk := w.providers[rng.IntN(len(w.providers))]
+			add(w.signed(w.buyer, "market/open_session", market.MsgOpenSession{Provider: w.addr(pk), Model: w.model, Deposit: wire.UVAI(uint64(100_000 + rng.IntN(3_000_000))), Blocks: int64(2 + rng.IntN(20))}))
+		}
+		var sessions []market.Session
+		w.c.Query("/market/sessions", map[string]any{}, &sessions)
+		for _, ss := range sessions {
+			if rng.IntN(3) != 0 {
+				continue
+			}
+			pk := w.key(ss.Provider)
+			c := w.calls(ss.ID, ss.Calls, 1+rng.IntN(12), pk)
+			if rng.IntN(5) == 0 {
+				c.records[0] = (&market.CallRecord{Session: ss.ID, Seq: ss.Calls, Model: w.model, InputDigest: output("x"), OutputDigest: output("y"), OutputCID: "o"}).Encode()
+				var leaves [][]byte
+				for _, r := range c.records {
+					leaves = append(leaves, market.LeafHash(r))
+				}
+				c.tree = manifest.NewTree(leaves)
+			}
+			add(w.signed(pk, "market/settle_batch", market.MsgSettleBatch{Session: ss.ID, From: ss.Calls, Count: uint64(len(c.records)), Root: c.tree.Root(), RecordsCID: "r"}))
+			pendingBatches = append(pendingBatches, c)
+		}
+		// Challenge the first record of the last block's last batch.
+		if n := len(prevBatches); n > 0 && rng.IntN(2) == 0 {
+			// (If the latest batch is not this one, the proof fails: no harm.)
+			if nb := batchCount(w); nb > 0 {
+				c := prevBatches[n-1]
+				add(w.signed(w.buyer, "market/challenge_batch", market.MsgChallengeBatch{Batch: nb, Index: 0, Record: c.records[0], Proof: c.proof(t, 0)}))
+			}
+		}
 		// Providers move stake about and come back from jail.
 		for _, k := range w.providers {
 			switch rng.IntN(40) {
@@ -117,6 +155,9 @@ func randomMarket(t *testing.T, seed uint64, blocks int) ([]byte, map[string]int
 			t.Fatalf("job %d: cost %s + refund %s ≠ budget %s", j.ID, j.Closing.Cost, j.Closing.Refund, j.Budget)
 		}
 	}
+	for id := uint64(1); id <= batchCount(w); id++ {
+		reasons["batch "+w.batch(id).State]++
+	}
 	return last, reasons
 }
 
@@ -125,14 +166,22 @@ func TestRandomMarketKeepsItsBooks(t *testing.T) {
 	if testing.Short() {
 		blocks = 60
 	}
-	for seed := uint64(1); seed <= 3; seed++ {
+	seeds := uint64(3)
+	if n, err := strconv.ParseUint(os.Getenv("VAI_MARKET_SEEDS"), 10, 32); err == nil && n > 0 {
+		seeds = n // the stress run: VAI_MARKET_SEEDS=200 go test -run RandomMarket ./internal/ledger/market
+	}
+	all := map[string]int{}
+	for seed := uint64(1); seed <= seeds; seed++ {
 		_, reasons := randomMarket(t, seed, blocks)
 		t.Logf("seed %d: %v", seed, reasons)
-		// The sequences must exercise the paths they claim to.
-		for _, r := range []string{market.CloseSettled, market.CloseExpired} {
-			if reasons[r] == 0 {
-				t.Errorf("seed %d: no job closed %s: %v", seed, r, reasons)
-			}
+		for k, v := range reasons {
+			all[k] += v
+		}
+	}
+	// The sequences must exercise the paths they claim to.
+	for _, r := range []string{market.CloseSettled, market.CloseExpired, market.CloseUpheld, market.CloseOverturned, market.CloseCancelled, "batch settled", "batch voided"} {
+		if all[r] == 0 {
+			t.Errorf("no job closed %s: %v", r, all)
 		}
 	}
 }
@@ -143,5 +192,17 @@ func TestRandomMarketIsDeterministic(t *testing.T) {
 	b, _ := randomMarket(t, 7, 60)
 	if !bytes.Equal(a, b) {
 		t.Fatalf("two runs of the same blocks disagree: %X vs %X", a, b)
+	}
+}
+
+// batchCount is the id of the latest batch (0: none).
+func batchCount(w *world) uint64 {
+	var id uint64
+	for {
+		res, err := w.c.L.Query("/market/batch", []byte(fmt.Sprintf(`{"id":%d}`, id+1)), 0, false)
+		if err != nil || res == nil {
+			return id
+		}
+		id++
 	}
 }

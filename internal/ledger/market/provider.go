@@ -162,7 +162,7 @@ func (m *Module) providerRegister(ctx *ledger.Context, msg *MsgProviderRegister)
 	if err := m.bank.SendToModule(ctx, addr, Name, msg.Stake.Amount); err != nil {
 		return err
 	}
-	pv := &Provider{Address: addr, Stake: msg.Stake, Endpoint: msg.Endpoint, Hardware: nonNilMap(msg.Hardware),
+	pv := &Provider{Address: addr, PubKey: ctx.Tx.Body.PubKey, Stake: msg.Stake, Endpoint: msg.Endpoint, Hardware: nonNilMap(msg.Hardware),
 		Modes: sortedCopy(msg.Modes), Capacity: msg.Capacity, EncryptionKey: msg.EncryptionKey, Endorsements: []wire.Address{},
 		Reputation: initialRep, Unbonding: []Unbonding{}, Registered: ctx.Height}
 	if err := m.setServes(ctx, addr, nil, msg.Serves); err != nil {

@@ -125,25 +125,32 @@ func (m *Module) advance(ctx *ledger.Context, j *Job) error {
 
 // EndBlock implements ledger.EndBlocker: deadlines, assignments, vesting.
 func (m *Module) EndBlock(ctx *ledger.Context) error {
-	if err := m.processDeadlines(ctx); err != nil {
+	budget := params(ctx).MaxDuePerBlock
+	if err := m.processDeadlines(ctx, &budget); err != nil {
 		return err
 	}
 	if err := m.assignQueued(ctx); err != nil {
 		return err
 	}
+	if err := m.batchDue(ctx, &budget); err != nil {
+		return err
+	}
+	if err := m.sessionsDue(ctx, &budget); err != nil {
+		return err
+	}
 	return m.releaseVesting(ctx)
 }
 
-func (m *Module) processDeadlines(ctx *ledger.Context) error {
+func (m *Module) processDeadlines(ctx *ledger.Context, budget *uint32) error {
 	s := store(ctx)
 	end := append([]byte(pDeadline), ledger.PutUint64(uint64(ctx.Height)+1)...)
 	it := s.Iterator([]byte(pDeadline), end)
 	var due []uint64
-	limit := int(params(ctx).MaxDuePerBlock)
-	for ; it.Valid() && len(due) < limit; it.Next() {
+	for ; it.Valid() && uint32(len(due)) < *budget; it.Next() {
 		due = append(due, ledger.Uint64(it.Key()[len(pDeadline)+8:]))
 	}
 	it.Close()
+	*budget -= uint32(len(due))
 	for _, id := range due {
 		j, ok := GetJob(ctx, id)
 		if !ok || j.State == StateClosed {

@@ -7,8 +7,10 @@ import (
 
 // Provider is a staked compute provider.
 type Provider struct {
-	Address  wire.Address `json:"address"`
-	Stake    wire.Coin    `json:"stake"`
+	Address wire.Address `json:"address"`
+	// PubKey is the provider's ed25519 key: it verifies receipts.
+	PubKey   []byte    `json:"pub_key"`
+	Stake    wire.Coin `json:"stake"`
 	Endpoint string       `json:"endpoint"`
 	// Hardware describes the machine (free-form attributes, e.g. cpu, gpu,
 	// memory), and Modes the verification modes it accepts.
