@@ -62,8 +62,8 @@ type Session struct {
 	BuyerKey []byte       `json:"buyer_key"` // verifies the buyer's call signatures
 	Provider wire.Address `json:"provider"`
 	// ProviderKey verifies the provider's receipts.
-	ProviderKey []byte `json:"provider_key"`
-	Model    registry.ID  `json:"model"`
+	ProviderKey []byte      `json:"provider_key"`
+	Model       registry.ID `json:"model"`
 	// ModelPrice and ComputePrice are per call, fixed when it opened.
 	ModelPrice   wire.Coin `json:"model_price"`
 	ComputePrice wire.Coin `json:"compute_price"`
@@ -215,7 +215,9 @@ func GetSession(ctx *ledger.Context, id uint64) (*Session, bool) {
 }
 
 // GetBatch reads a batch.
-func GetBatch(ctx *ledger.Context, id uint64) (*Batch, bool) { return get[Batch](ctx, idKey(pBatch, id)) }
+func GetBatch(ctx *ledger.Context, id uint64) (*Batch, bool) {
+	return get[Batch](ctx, idKey(pBatch, id))
+}
 
 func putSession(ctx *ledger.Context, s *Session) { put(ctx, idKey(pSession, s.ID), s) }
 func putBatch(ctx *ledger.Context, b *Batch)     { put(ctx, idKey(pBatch, b.ID), b) }

@@ -11,7 +11,7 @@ type Provider struct {
 	// PubKey is the provider's ed25519 key: it verifies receipts.
 	PubKey   []byte    `json:"pub_key"`
 	Stake    wire.Coin `json:"stake"`
-	Endpoint string       `json:"endpoint"`
+	Endpoint string    `json:"endpoint"`
 	// Hardware describes the machine (free-form attributes, e.g. cpu, gpu,
 	// memory), and Modes the verification modes it accepts.
 	Hardware map[string]string `json:"hardware"`
