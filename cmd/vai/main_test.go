@@ -45,6 +45,7 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("TESTDATA", filepath.Join(wd, "testdata"))
+			env.Setenv("MODELS", filepath.Join(wd, "..", "..", "runtime", "testdata"))
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("VAI_HOME", filepath.Join(env.WorkDir, ".vai"))
 			return nil

@@ -34,17 +34,24 @@ func (f *txFlags) register(cmd *cobra.Command) {
 
 // send signs msgs with the key named from and submits them.
 func (g *globalFlags) send(ctx context.Context, f *txFlags, from string, msgs ...wire.Msg) error {
+	_, err := g.sendResult(ctx, f, from, msgs...)
+	return err
+}
+
+// sendResult is send that also returns what was sent (and, with --wait,
+// the result).
+func (g *globalFlags) sendResult(ctx context.Context, f *txFlags, from string, msgs ...wire.Msg) (*client.Sent, error) {
 	c, _, _, err := g.dial(&f.clientFlags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kr, err := g.keyring(&f.clientFlags)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key, err := kr.Signer(from)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o := client.TxOptions{Memo: f.memo, Wait: f.wait, TimeoutBlocks: f.timeoutBlocks}
 	if f.timeoutBlocks == 0 {
@@ -52,7 +59,7 @@ func (g *globalFlags) send(ctx context.Context, f *txFlags, from string, msgs ..
 	}
 	if f.fee != "" {
 		if o.Fee, err = wire.ParseCoin(f.fee); err != nil {
-			return fmt.Errorf("--fee: %w", err)
+			return nil, fmt.Errorf("--fee: %w", err)
 		}
 	}
 	if f.sequence >= 0 {
@@ -66,7 +73,7 @@ func (g *globalFlags) send(ctx context.Context, f *txFlags, from string, msgs ..
 	}
 	sent, err := c.Send(ctx, key, o, msgs...)
 	if sent == nil {
-		return err
+		return nil, err
 	}
 	type out struct {
 		Hash          string           `json:"hash"`
@@ -100,11 +107,11 @@ func (g *globalFlags) send(ctx context.Context, f *txFlags, from string, msgs ..
 	if err != nil {
 		var te *client.TxError
 		if errors.As(err, &te) && te.Height == 0 {
-			return fmt.Errorf("rejected: %s (code %s/%d)", te.Log, te.Codespace, te.Code)
+			return sent, fmt.Errorf("rejected: %s (code %s/%d)", te.Log, te.Codespace, te.Code)
 		}
-		return err
+		return sent, err
 	}
-	return perr
+	return sent, perr
 }
 
 func newTxCmd(g *globalFlags) *cobra.Command {

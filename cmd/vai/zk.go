@@ -328,7 +328,7 @@ func readOneSample(m *vairt.Model, path string, quantized, saturate bool) ([]int
 		}
 		defer f.Close()
 	}
-	rows, err := readInputs(f, m.Input.Size())
+	rows, err := vairt.ReadSamples(f, m.Input.Size())
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +336,7 @@ func readOneSample(m *vairt.Model, path string, quantized, saturate bool) ([]int
 		return nil, fmt.Errorf("%s: no sample", path)
 	}
 	if quantized {
-		return parseRaw(rows[:1])
+		return vairt.ParseQuantized(rows[:1])
 	}
 	return m.QuantizeRows(rows[:1], saturate)
 }

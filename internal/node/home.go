@@ -20,6 +20,7 @@ import (
 	"github.com/vai-dev/vai/internal/app"
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/internal/ledger/bank"
+	"github.com/vai-dev/vai/internal/ledger/market"
 	"github.com/vai-dev/vai/internal/ledger/registry"
 	"github.com/vai-dev/vai/wire"
 )
@@ -232,10 +233,17 @@ func Devnet(home string, ports Ports, addDevKey func(home string) (wire.Address,
 	}
 	reg.Params.DisputeWindow, reg.Params.AppealWindow = 10, 10
 	reg.Params.Arbiters = []wire.Address{dev}
+	// The market's windows are short too (blocks are fast on a devnet).
+	var mk market.Genesis
+	if err := ledger.DecodeJSON((&market.Module{}).DefaultGenesis(), &mk); err != nil {
+		return wire.Address{}, err
+	}
+	mk.Params.AssignTimeout, mk.Params.RevealTimeout, mk.Params.ChallengeWindow = 10, 5, 10
+	mk.Params.VestingBlocks, mk.Params.UnbondingBlocks, mk.Params.JailBlocks = 3, 20, 20
 	_, err = Init(InitOptions{
 		Home: home, ChainID: DevnetChainID, Moniker: "devnet", Ports: ports,
 		Balances:        []bank.GenesisBalance{{Address: dev, Amount: wire.UVAI(DevnetFunds)}},
-		Sections:        map[string]json.RawMessage{registry.Name: ledger.MustEncodeJSON(reg)},
+		Sections:        map[string]json.RawMessage{registry.Name: ledger.MustEncodeJSON(reg), market.Name: ledger.MustEncodeJSON(mk)},
 		KeyringBackend:  "test",
 		InvariantPeriod: 1,
 	})

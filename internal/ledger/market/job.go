@@ -132,6 +132,11 @@ func GetJob(ctx *ledger.Context, id uint64) (*Job, bool) { return get[Job](ctx, 
 // putJob stores a job and keeps the index of providers' open assignments.
 func putJob(ctx *ledger.Context, j *Job) {
 	put(ctx, idKey(pJob, j.ID), j)
+	if j.State == StateClosed {
+		store(ctx).Delete([]byte(idKey(pOpenJob, j.ID)))
+	} else {
+		store(ctx).Set([]byte(idKey(pOpenJob, j.ID)), []byte{1})
+	}
 	for _, a := range j.Assignments {
 		k := assignedKey(a.Provider, j.ID)
 		if a.open() {

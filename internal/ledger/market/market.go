@@ -258,6 +258,8 @@ func params(ctx *ledger.Context) Params {
 //	bd/<height>/<batch>      batch windows closing (paid at height)
 //	sd/<height>/<session>    sessions expiring (closed at height)
 //	sb/<session>/<batch>     a session's pending batches
+//	oj/<id>, os/<id>         jobs and sessions not closed (the invariant and
+//	                         listings read these, not every record)
 const (
 	kParams       = "params"
 	pProvider     = "pv/"
@@ -278,6 +280,8 @@ const (
 	pBatchDue     = "bd/"
 	pSessionDue   = "sd/"
 	pSessionBatch = "sb/"
+	pOpenJob      = "oj/"
+	pOpenSession  = "os/"
 )
 
 func store(ctx *ledger.Context) ledger.KV { return ctx.Store(Name) }

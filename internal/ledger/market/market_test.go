@@ -60,6 +60,21 @@ func TestRedundantJobPaysEveryone(t *testing.T) {
 	if j.Closing.Cost.Amount != 120_000 || j.Closing.Refund.Amount != 80_000 {
 		t.Fatalf("closing %+v, want cost 120000 refund 80000", j.Closing)
 	}
+	// The job records its split, net of fees.
+	got := map[string]uint64{}
+	for _, p := range j.Split {
+		got[p.Kind+" "+p.To.String()] = p.Amount.Amount
+	}
+	wantSplit := map[string]uint64{"owner " + w.addr(w.owner).String(): ownerNet, "royalty " + w.addr(w.contrib[0]).String(): contrib0Net,
+		"royalty " + w.addr(w.contrib[1]).String(): contrib1Net, "executor " + execs[0].String(): execNet, "executor " + execs[1].String(): execNet}
+	if len(got) != len(wantSplit) {
+		t.Errorf("split %v, want %v", got, wantSplit)
+	}
+	for k, v := range wantSplit {
+		if got[k] != v {
+			t.Errorf("split %s = %d, want %d", k, got[k], v)
+		}
+	}
 	if d := j.Closing.Height - j.Submitted; d > 2 {
 		t.Errorf("settled %d blocks after submission, want ≤ 2", d)
 	}

@@ -162,7 +162,11 @@ func (m *Module) Query(ctx *ledger.Context, path string, req []byte) (any, error
 			return nil, err
 		}
 		out := []Session{}
-		for _, s := range scan[Session](ctx, pSession) {
+		list := indexed[Session](ctx, pOpenSession, pSession)
+		if r.All {
+			list = scan[Session](ctx, pSession)
+		}
+		for _, s := range list {
 			if (!r.All && s.State != SessionOpen) || (!r.Buyer.IsZero() && s.Buyer != r.Buyer) || (!r.Provider.IsZero() && s.Provider != r.Provider) {
 				continue
 			}
@@ -210,6 +214,22 @@ func (m *Module) Query(ctx *ledger.Context, path string, req []byte) (any, error
 			r.Limit = 100
 		}
 		out := []Job{}
+		if r.Open {
+			for _, j := range indexed[Job](ctx, pOpenJob, pJob) {
+				if j.ID <= r.After || (!r.Buyer.IsZero() && j.Buyer != r.Buyer) {
+					continue
+				}
+				if !r.Provider.IsZero() {
+					if _, a := assignment(&j, r.Provider, AsgAssigned, AsgCommitted, AsgRevealed); a == nil {
+						continue
+					}
+				}
+				if out = append(out, j); len(out) == r.Limit {
+					break
+				}
+			}
+			return out, nil
+		}
 		start := []byte(idKey(pJob, r.After+1))
 		it := store(ctx).Iterator(start, ledger.PrefixEnd([]byte(pJob)))
 		defer it.Close()
@@ -318,9 +338,9 @@ func (m *Module) Invariants() []ledger.Invariant {
 				stakes += p.Bonded()
 			}
 			active := map[wire.Address]uint32{}
-			for _, j := range scan[Job](ctx, pJob) {
+			for _, j := range indexed[Job](ctx, pOpenJob, pJob) {
 				if j.State == StateClosed {
-					continue
+					return fmt.Errorf("closed job %d is indexed as open", j.ID)
 				}
 				escrow += j.Budget.Amount
 				if j.Challenge != nil {
@@ -337,17 +357,22 @@ func (m *Module) Invariants() []ledger.Invariant {
 			}
 			var deposits, batches uint64
 			pendingOf := map[uint64]uint32{}
-			for _, b := range scan[Batch](ctx, pBatch) {
-				if b.State == BatchPending {
-					batches += b.Amount.Amount
-					pendingOf[b.Session]++
-				}
+			it := store(ctx).Iterator([]byte(pSessionBatch), ledger.PrefixEnd([]byte(pSessionBatch)))
+			var pending []uint64
+			for ; it.Valid(); it.Next() {
+				pending = append(pending, ledger.Uint64(it.Key()[len(pSessionBatch)+8:]))
 			}
-			for _, s := range scan[Session](ctx, pSession) {
-				deposits += s.Deposit.Amount
-				if s.State != SessionOpen && !s.Deposit.IsZero() {
-					return fmt.Errorf("closed session %d holds a deposit of %s", s.ID, s.Deposit)
+			it.Close()
+			for _, id := range pending {
+				b, ok := GetBatch(ctx, id)
+				if !ok || b.State != BatchPending {
+					return fmt.Errorf("batch %d is indexed as pending", id)
 				}
+				batches += b.Amount.Amount
+				pendingOf[b.Session]++
+			}
+			for _, s := range indexed[Session](ctx, pOpenSession, pSession) {
+				deposits += s.Deposit.Amount
 				if s.Pending != pendingOf[s.ID] {
 					return fmt.Errorf("session %d counts %d pending batches, there are %d", s.ID, s.Pending, pendingOf[s.ID])
 				}

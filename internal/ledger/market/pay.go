@@ -31,29 +31,35 @@ var feePool = wire.ModuleAddress(bank.FeePool)
 // pay moves a payment out of the market's account, taking the protocol
 // fee into the fee pool; vest delays the net amount by VestingBlocks.
 func (m *Module) pay(ctx *ledger.Context, to wire.Address, gross uint64, job uint64, vest bool) error {
+	_, err := m.payNet(ctx, to, gross, job, vest)
+	return err
+}
+
+// payNet is pay that returns the net amount (after the protocol fee).
+func (m *Module) payNet(ctx *ledger.Context, to wire.Address, gross uint64, job uint64, vest bool) (uint64, error) {
 	if gross == 0 {
-		return nil
+		return 0, nil
 	}
 	p := params(ctx)
 	fee := feeOf(gross, p.ProtocolFeeBps)
 	if fee > 0 {
 		if err := m.bank.Transfer(ctx, moduleAddr, feePool, fee); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	net := gross - fee
 	if net == 0 {
-		return nil
+		return 0, nil
 	}
 	if !vest || p.VestingBlocks == 0 {
-		return m.bank.Transfer(ctx, moduleAddr, to, net)
+		return net, m.bank.Transfer(ctx, moduleAddr, to, net)
 	}
 	release := ctx.Height + p.VestingBlocks
 	n := nextSeq(ctx, kVestSeq)
 	key := append(append([]byte(pVesting), ledger.PutUint64(uint64(release))...), ledger.PutUint64(n)...)
 	store(ctx).Set(key, ledger.MustEncodeJSON(Vesting{To: to, Amount: wire.UVAI(net), Job: job, Release: release}))
 	ctx.Emit("payment_vesting", ledger.AI("to", to.String()), ledger.A("amount", wire.UVAI(net).String()), ledger.AI("job", utoa(job)), ledger.A("release", itoa(release)))
-	return nil
+	return net, nil
 }
 
 // settle closes a job whose result is accepted: the winning assignments
@@ -76,7 +82,8 @@ func (m *Module) settle(ctx *ledger.Context, j *Job, winners []int, reason strin
 	if cost > j.Budget.Amount {
 		return ErrBudget.Wrapf("job %d costs %d, its budget is %s", j.ID, cost, j.Budget)
 	}
-	dust, err := m.payModel(ctx, md, j.ModelPrice.Amount, ledger.AI("job", utoa(j.ID)))
+	var split []Payment
+	dust, err := m.payModel(ctx, md, j.ModelPrice.Amount, ledger.AI("job", utoa(j.ID)), &split)
 	if err != nil {
 		return err
 	}
@@ -86,25 +93,30 @@ func (m *Module) settle(ctx *ledger.Context, j *Job, winners []int, reason strin
 		if k == 0 {
 			amount += dust
 		}
-		if err := m.pay(ctx, a.Provider, amount, j.ID, true); err != nil {
+		net, err := m.payNet(ctx, a.Provider, amount, j.ID, true)
+		if err != nil {
 			return err
 		}
+		split = append(split, Payment{To: a.Provider, Kind: PayExecutor, Amount: wire.UVAI(net)})
 		a.State = AsgPaid
 		m.outcome(ctx, a.Provider, true)
 		m.release(ctx, a.Provider)
 	}
+	j.Split = split
 	return m.close(ctx, j, reason, &cost)
 }
 
 // payModel pays a model's price: the owner keeps it less the data
 // royalty of its terms, which goes to the contributors (payRoyalty). It
 // returns the dust of the royalty's division.
-func (m *Module) payModel(ctx *ledger.Context, md *registry.Model, price uint64, ref ledger.Attr) (uint64, error) {
+func (m *Module) payModel(ctx *ledger.Context, md *registry.Model, price uint64, ref ledger.Attr, split *[]Payment) (uint64, error) {
 	royalty := mulDiv(price, uint64(md.Terms.RoyaltyBps), 10_000)
-	if err := m.pay(ctx, md.Owner, price-royalty, 0, false); err != nil {
+	net, err := m.payNet(ctx, md.Owner, price-royalty, 0, false)
+	if err != nil {
 		return 0, err
 	}
-	return m.payRoyalty(ctx, md, royalty, ref)
+	*split = append(*split, Payment{To: md.Owner, Kind: PayOwner, Amount: wire.UVAI(net)})
+	return m.payRoyalty(ctx, md, royalty, ref, split)
 }
 
 // payRoyalty splits the royalty among the datasets in the model's lineage
@@ -112,7 +124,7 @@ func (m *Module) payModel(ctx *ledger.Context, md *registry.Model, price uint64,
 // their registered weights (weights are a dataset's own units, so they are
 // not compared across datasets); a contributor to several datasets gets
 // one payment. Integer division throughout; it returns the dust.
-func (m *Module) payRoyalty(ctx *ledger.Context, md *registry.Model, royalty uint64, ref ledger.Attr) (uint64, error) {
+func (m *Module) payRoyalty(ctx *ledger.Context, md *registry.Model, royalty uint64, ref ledger.Attr, split *[]Payment) (uint64, error) {
 	if royalty == 0 {
 		return 0, nil
 	}
@@ -155,9 +167,11 @@ func (m *Module) payRoyalty(ctx *ledger.Context, md *registry.Model, royalty uin
 		if share == 0 {
 			continue
 		}
-		if err := m.pay(ctx, a, share, 0, false); err != nil {
+		net, err := m.payNet(ctx, a, share, 0, false)
+		if err != nil {
 			return 0, err
 		}
+		*split = append(*split, Payment{To: a, Kind: PayRoyalty, Amount: wire.UVAI(net)})
 		paid += share
 		ctx.Emit("royalty_paid", ledger.AI("to", a.String()), ledger.A("amount", wire.UVAI(share).String()), ref)
 	}

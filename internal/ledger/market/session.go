@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -94,6 +95,8 @@ type Batch struct {
 	State      string    `json:"state"`
 	// Fraud says why a voided batch was voided.
 	Fraud string `json:"fraud,omitempty"`
+	// Split is who a settled batch paid (net of protocol fees).
+	Split []Payment `json:"split,omitempty"`
 }
 
 // CallRecord is one call served in a session: a leaf of a batch.
@@ -219,7 +222,33 @@ func GetBatch(ctx *ledger.Context, id uint64) (*Batch, bool) {
 	return get[Batch](ctx, idKey(pBatch, id))
 }
 
-func putSession(ctx *ledger.Context, s *Session) { put(ctx, idKey(pSession, s.ID), s) }
+func putSession(ctx *ledger.Context, s *Session) {
+	put(ctx, idKey(pSession, s.ID), s)
+	if s.State == SessionOpen {
+		store(ctx).Set([]byte(idKey(pOpenSession, s.ID)), []byte{1})
+	} else {
+		store(ctx).Delete([]byte(idKey(pOpenSession, s.ID)))
+	}
+}
+
+// indexed loads the records an index (of 8-byte ids) points to.
+func indexed[T any](ctx *ledger.Context, index, records string) []T {
+	it := store(ctx).Iterator([]byte(index), ledger.PrefixEnd([]byte(index)))
+	var ids []uint64
+	for ; it.Valid(); it.Next() {
+		ids = append(ids, ledger.Uint64(it.Key()[len(index):]))
+	}
+	it.Close()
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		v, ok := get[T](ctx, idKey(records, id))
+		if !ok {
+			panic(&ledger.StorageError{Err: fmt.Errorf("index %s%d points to no record", index, id)})
+		}
+		out = append(out, *v)
+	}
+	return out
+}
 func putBatch(ctx *ledger.Context, b *Batch)     { put(ctx, idKey(pBatch, b.ID), b) }
 
 func batchDueKey(h int64, id uint64) []byte {
@@ -361,13 +390,16 @@ func (m *Module) finalizeBatch(ctx *ledger.Context, b *Batch) error {
 		return err
 	}
 	modelTotal := s.ModelPrice.Amount * b.Count // ≤ Amount: no overflow
-	dust, err := m.payModel(ctx, md, modelTotal, ledger.AI("batch", utoa(b.ID)))
+	var split []Payment
+	dust, err := m.payModel(ctx, md, modelTotal, ledger.AI("batch", utoa(b.ID)), &split)
 	if err != nil {
 		return err
 	}
-	if err := m.pay(ctx, b.Provider, b.Amount.Amount-modelTotal+dust, 0, false); err != nil {
+	net, err := m.payNet(ctx, b.Provider, b.Amount.Amount-modelTotal+dust, 0, false)
+	if err != nil {
 		return err
 	}
+	b.Split = append(split, Payment{To: b.Provider, Kind: PayExecutor, Amount: wire.UVAI(net)})
 	m.outcome(ctx, b.Provider, true) // a batch counts as one delivery
 	store(ctx).Delete(sessionBatchKey(s.ID, b.ID))
 	b.State = BatchSettled

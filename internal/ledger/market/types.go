@@ -191,6 +191,23 @@ type Job struct {
 	WindowEnd int64 `json:"window_end,omitempty"`
 	// Due is the height of the job's next deadline in the index.
 	Due int64 `json:"due,omitempty"`
+	// Split is who the settlement paid, net of protocol fees (executors'
+	// shares vest).
+	Split []Payment `json:"split,omitempty"`
+}
+
+// Payment kinds.
+const (
+	PayOwner    = "owner"    // the model's owner
+	PayRoyalty  = "royalty"  // a contributor to a dataset of the model's lineage
+	PayExecutor = "executor" // a provider that ran the job
+)
+
+// Payment is one share of a settlement.
+type Payment struct {
+	To     wire.Address `json:"to"`
+	Kind   string       `json:"kind"`
+	Amount wire.Coin    `json:"amount"`
 }
 
 // Vesting is a payment released at a height.
