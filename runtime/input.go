@@ -95,4 +95,3 @@ func ReadSamples(r io.Reader, size int) ([][]string, error) {
 	}
 	return rows, nil
 }
-

@@ -718,11 +718,11 @@ func newJobCmd(g *globalFlags) *cobra.Command {
 
 func newJobSubmitCmd(g *globalFlags) *cobra.Command {
 	var (
-		tf                          txFlags
-		from, model, input, budget  string
-		verify                      string
-		deadline                    int64
-		waitTimeout                 time.Duration
+		tf                         txFlags
+		from, model, input, budget string
+		verify                     string
+		deadline                   int64
+		waitTimeout                time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "submit --from KEY --model ID --input FILE --budget AMOUNT --verify MODE --deadline N",

@@ -249,7 +249,7 @@ func indexed[T any](ctx *ledger.Context, index, records string) []T {
 	}
 	return out
 }
-func putBatch(ctx *ledger.Context, b *Batch)     { put(ctx, idKey(pBatch, b.ID), b) }
+func putBatch(ctx *ledger.Context, b *Batch) { put(ctx, idKey(pBatch, b.ID), b) }
 
 func batchDueKey(h int64, id uint64) []byte {
 	return append(append([]byte(pBatchDue), ledger.PutUint64(uint64(h))...), ledger.PutUint64(id)...)
