@@ -137,8 +137,14 @@ func (s *SessionServer) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	go s.batcher(ctx)
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	done := make(chan struct{})
+	go func() {
+		s.batcher(ctx)
+		close(done)
+	}()
+	err := srv.Serve(ln)
+	<-done // the calls waiting are settled before Serve returns
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

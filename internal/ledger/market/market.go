@@ -258,6 +258,7 @@ func params(ctx *ledger.Context) Params {
 //	bd/<height>/<batch>      batch windows closing (paid at height)
 //	sd/<height>/<session>    sessions expiring (closed at height)
 //	sb/<session>/<batch>     a session's pending batches
+//	sa/<session>/<batch>     all of a session's batches
 //	oj/<id>, os/<id>         jobs and sessions not closed (the invariant and
 //	                         listings read these, not every record)
 const (
@@ -282,6 +283,7 @@ const (
 	pSessionBatch = "sb/"
 	pOpenJob      = "oj/"
 	pOpenSession  = "os/"
+	pSessionAll   = "sa/"
 )
 
 func store(ctx *ledger.Context) ledger.KV { return ctx.Store(Name) }

@@ -175,6 +175,24 @@ func (m *Module) Query(ctx *ledger.Context, path string, req []byte) (any, error
 			}
 		}
 		return out, nil
+	case "batches":
+		// A session's batches, oldest first.
+		var r struct {
+			Session uint64 `json:"session"`
+		}
+		if err := dec(&r); err != nil {
+			return nil, err
+		}
+		out := []Batch{}
+		prefix := append([]byte(pSessionAll), ledger.PutUint64(r.Session)...)
+		it := store(ctx).Iterator(prefix, ledger.PrefixEnd(prefix))
+		defer it.Close()
+		for ; it.Valid() && len(out) < 10_000; it.Next() {
+			if b, ok := GetBatch(ctx, ledger.Uint64(it.Key()[len(prefix):])); ok {
+				out = append(out, *b)
+			}
+		}
+		return out, nil
 	case "batch":
 		var r struct {
 			ID uint64 `json:"id"`

@@ -372,6 +372,7 @@ func (m *Module) settleBatch(ctx *ledger.Context, msg *MsgSettleBatch) error {
 	putBatch(ctx, b)
 	store(ctx).Set(batchDueKey(b.WindowEnd+1, b.ID), []byte{1})
 	store(ctx).Set(sessionBatchKey(s.ID, b.ID), []byte{1})
+	store(ctx).Set(append(append([]byte(pSessionAll), ledger.PutUint64(s.ID)...), ledger.PutUint64(b.ID)...), []byte{1})
 	ctx.Emit("batch_settled", ledger.AI("batch", utoa(b.ID)), ledger.AI("session", utoa(s.ID)), ledger.A("from", utoa(b.From)),
 		ledger.A("count", utoa(b.Count)), ledger.A("amount", b.Amount.String()), ledger.A("until", itoa(b.WindowEnd)))
 	return nil
