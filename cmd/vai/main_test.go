@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/ledger/market"
 	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/keyring"
 )
@@ -40,6 +42,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("BASEPORT", strconv.Itoa(base))
 			env.Setenv("RPCPORT", strconv.Itoa(base+1))
 			env.Setenv("APIPORT", strconv.Itoa(base+5))
+			env.Setenv("SESSIONPORT", strconv.Itoa(base+7))
+			env.Setenv("SESSIONPORT2", strconv.Itoa(base+8))
 			wd, err := os.Getwd()
 			if err != nil {
 				return err
@@ -58,6 +62,8 @@ func TestScripts(t *testing.T) {
 			"tamper":     tamper,
 			"corrupt":    corrupt,
 			"zkmodel":    zkModel,
+			"waithttp":   waitHTTP,
+			"waitbatch":  waitBatch,
 		},
 	})
 }
@@ -165,4 +171,42 @@ func corrupt(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	b[off] ^= 0xff
 	ts.Check(os.WriteFile(p, b, 0o644))
+}
+
+// waithttp URL: wait until URL answers (any status).
+func waitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waithttp URL")
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(args[0])
+		if err == nil {
+			res.Body.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("nothing answers at %s after 60s", args[0])
+}
+
+// waitbatch URL SESSION STATE: wait until the session's last batch is in
+// STATE (pending, settled or voided).
+func waitBatch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: waitbatch URL SESSION STATE")
+	}
+	c, err := client.Dial(args[0])
+	ts.Check(err)
+	id, err := strconv.ParseUint(args[1], 10, 64)
+	ts.Check(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var bs []market.Batch
+		if _, err := c.Query(context.Background(), "/market/batches", map[string]any{"session": id}, &bs, 0); err == nil && len(bs) > 0 && bs[len(bs)-1].State == args[2] {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("session %d has no batch %s after 60s", id, args[2])
 }

@@ -59,7 +59,7 @@ Start a local chain with 'vai up', then use the other commands against it.`,
 		newKeysCmd(g), newTxCmd(g), newQueryCmd(g), newStatusCmd(g), newReplayCmd(g), newExportCmd(g),
 		newManifestCmd(g), model, newDatasetCmd(g), newRunCmd(g), newLineageCmd(g), newVerifyCmd(g),
 		newAuditCmd(g), newContentCmd(g), newDenyCmd(g), newLogCmd(g), newZKCmd(g),
-		newProviderCmd(g), newMarketCmd(g), newJobCmd(g),
+		newProviderCmd(g), newMarketCmd(g), newJobCmd(g), newSessionCmd(g),
 	)
 	return root
 }

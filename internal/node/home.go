@@ -238,7 +238,7 @@ func Devnet(home string, ports Ports, addDevKey func(home string) (wire.Address,
 	if err := ledger.DecodeJSON((&market.Module{}).DefaultGenesis(), &mk); err != nil {
 		return wire.Address{}, err
 	}
-	mk.Params.AssignTimeout, mk.Params.RevealTimeout, mk.Params.ChallengeWindow = 10, 5, 10
+	mk.Params.AssignTimeout, mk.Params.RevealTimeout, mk.Params.ChallengeWindow = 10, 5, 20
 	mk.Params.VestingBlocks, mk.Params.UnbondingBlocks, mk.Params.JailBlocks = 3, 20, 20
 	_, err = Init(InitOptions{
 		Home: home, ChainID: DevnetChainID, Moniker: "devnet", Ports: ports,

@@ -29,6 +29,7 @@ import (
 const (
 	FaultNone        = ""
 	FaultWrongOutput = "wrong-output" // report a different output than the model gives
+	FaultAlterBatch  = "alter-batch"  // settle a session batch whose first record differs from its receipt
 )
 
 // Config configures a Daemon.
@@ -87,7 +88,7 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	switch cfg.Fault {
-	case FaultNone, FaultWrongOutput:
+	case FaultNone, FaultWrongOutput, FaultAlterBatch:
 	default:
 		return nil, fmt.Errorf("unknown fault %q", cfg.Fault)
 	}

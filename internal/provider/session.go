@@ -386,6 +386,13 @@ func (s *SessionServer) SettleAll(ctx context.Context, minCalls int) error {
 			continue
 		}
 		recs = recs[:min(len(recs), market.MaxBatchCalls)]
+		if s.d.cfg.Fault == FaultAlterBatch {
+			var r market.CallRecord
+			if err := json.Unmarshal(recs[0], &r); err == nil {
+				r.OutputDigest = Digest([]byte("altered"))
+				recs = append([][]byte{r.Encode()}, recs[1:]...)
+			}
+		}
 		leaves := make([][]byte, len(recs))
 		var blob bytes.Buffer
 		for i, r := range recs {
