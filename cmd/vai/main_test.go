@@ -14,9 +14,9 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/vai-dev/vai/client"
-	"github.com/vai-dev/vai/internal/ledger/market"
 	"github.com/vai-dev/vai/internal/freeport"
 	"github.com/vai-dev/vai/internal/keyring"
+	"github.com/vai-dev/vai/internal/ledger/market"
 )
 
 func TestMain(m *testing.M) {
