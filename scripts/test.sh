@@ -31,3 +31,5 @@ go test -count=1 ./...
 
 echo "== short benchmark run"
 go run ./bench/tps -quick
+echo "== market benchmark (short)"
+go run ./bench/market -quick

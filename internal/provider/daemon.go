@@ -48,10 +48,13 @@ type Config struct {
 	LogName string
 	// Fault makes the provider misbehave (FaultWrongOutput).
 	Fault string
-	// MaxMsgs per transaction (default 200).
+	// MaxMsgs per transaction (default and at most wire.MaxMsgs).
 	MaxMsgs int
 	// TimeoutBlocks of its transactions (default 10).
 	TimeoutBlocks int64
+	// Parallel jobs run at once in a step (default 8), and MaxRun new
+	// jobs at most in one step (default 256).
+	Parallel, MaxRun int
 	// Grants decrypts weights granted to this provider (nil: public
 	// artifacts only).
 	Grants func(ciphertext []byte) ([]byte, error)
@@ -75,11 +78,17 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.Poll == 0 {
 		cfg.Poll = 200 * time.Millisecond
 	}
-	if cfg.MaxMsgs == 0 {
-		cfg.MaxMsgs = 200
+	if cfg.MaxMsgs <= 0 || cfg.MaxMsgs > wire.MaxMsgs {
+		cfg.MaxMsgs = wire.MaxMsgs
 	}
 	if cfg.TimeoutBlocks == 0 {
 		cfg.TimeoutBlocks = 10
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	if cfg.MaxRun <= 0 {
+		cfg.MaxRun = 256
 	}
 	if cfg.Runner == nil {
 		cfg.Runner = &Runner{}
@@ -127,8 +136,10 @@ type action struct {
 }
 
 // Step does one round of work: it reads the provider's open assignments,
-// runs what is new, and sends one transaction with every commitment,
-// result, reveal and decline due. It returns how many messages it sent.
+// runs what is new (in parallel), records the results durably with one
+// fsync, and sends the commitments, results, reveals and declines due in
+// transactions of up to MaxMsgs messages. It returns how many messages
+// were accepted.
 func (d *Daemon) Step(ctx context.Context) (int, error) {
 	var jobs []market.Job
 	height, err := d.cfg.Chain.Query(ctx, "/market/assignments", map[string]any{"provider": d.addr}, &jobs, 0)
@@ -137,44 +148,87 @@ func (d *Daemon) Step(ctx context.Context) (int, error) {
 	}
 	open := map[uint64]bool{}
 	var acts []action
+	var run []*planned
+	seen := map[string]error{}
 	for i := range jobs {
 		j := &jobs[i]
 		open[j.ID] = true
-		act, err := d.plan(ctx, j, height)
+		p, err := d.plan(ctx, j, height, seen)
 		if err != nil {
 			d.log.Warn("job", "job", j.ID, "err", err)
 			continue
 		}
-		if act != nil {
-			acts = append(acts, *act)
+		switch {
+		case p == nil:
+		case p.run:
+			if len(run) < d.cfg.MaxRun {
+				run = append(run, p) // the rest next step: steps stay short
+			}
+		default:
+			acts = append(acts, p.act)
 		}
 	}
-	// Jobs no longer open for this provider are done: forget them.
-	if ids, err := d.store.Jobs(); err == nil {
-		for _, id := range ids {
-			if !open[id] {
-				if w, _ := d.store.Get(id); w != nil && w.PendingTx != "" && uint64(height) <= w.PendingTimeout {
-					continue
+	// Run the new jobs, then record every result before committing any.
+	if len(run) > 0 {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, d.cfg.Parallel)
+		for _, p := range run {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				p.err = d.execute(ctx, p.job, p.w)
+			}()
+		}
+		wg.Wait()
+		var done []*Work
+		for _, p := range run {
+			if p.err != nil {
+				d.log.Warn("job", "job", p.job.ID, "err", p.err)
+				continue
+			}
+			done = append(done, p.w)
+		}
+		if err := d.store.PutAll(done); err != nil {
+			return 0, err
+		}
+		for _, p := range run {
+			if p.err == nil {
+				if a, err := d.next(p.job, p.a, p.w); err == nil && a != nil {
+					acts = append(acts, *a)
 				}
-				d.store.Delete(id)
 			}
 		}
 	}
-	sent := 0
-	for len(acts) > 0 {
-		n := min(len(acts), d.cfg.MaxMsgs)
-		done, err := d.send(ctx, acts[:n])
-		sent += done
-		if err != nil {
-			return sent, err
+	// Jobs no longer open for this provider are done: forget them.
+	var gone []uint64
+	for _, id := range d.store.Jobs() {
+		if !open[id] {
+			if w, _ := d.store.Get(id); w != nil && w.PendingTx != "" && uint64(height) <= w.PendingTimeout {
+				continue
+			}
+			gone = append(gone, id)
 		}
-		acts = acts[n:]
 	}
-	return sent, nil
+	if err := d.store.Delete(gone...); err != nil {
+		return 0, err
+	}
+	return d.send(ctx, acts)
 }
 
-// plan decides what to do about one job, running it if needed.
-func (d *Daemon) plan(ctx context.Context, j *market.Job, height int64) (*action, error) {
+// planned is what a step does about one job: an action now, or a run
+// first.
+type planned struct {
+	job *market.Job
+	a   *market.Assignment
+	w   *Work
+	run bool
+	act action
+	err error
+}
+
+// plan decides what to do about one job.
+func (d *Daemon) plan(ctx context.Context, j *market.Job, height int64, seen map[string]error) (*planned, error) {
 	var a *market.Assignment
 	for i := range j.Assignments {
 		x := &j.Assignments[i]
@@ -193,18 +247,25 @@ func (d *Daemon) plan(ctx context.Context, j *market.Job, height int64) (*action
 		w = &Work{Job: j.ID, Assigned: a.Assigned, Role: a.Role, Logged: -1}
 	}
 	if w.PendingTx != "" {
-		pending, err := d.stillPending(ctx, w, height)
+		pending, err := d.stillPending(ctx, w, height, seen)
 		if err != nil || pending {
 			return nil, err
 		}
 	}
+	if a.State == market.AsgAssigned && w.Output == nil && w.Failed == "" {
+		return &planned{job: j, a: a, w: w, run: true}, nil
+	}
+	act, err := d.next(j, a, w)
+	if err != nil || act == nil {
+		return nil, err
+	}
+	return &planned{job: j, a: a, w: w, act: *act}, nil
+}
+
+// next is the message an assignment needs given what the daemon knows.
+func (d *Daemon) next(j *market.Job, a *market.Assignment, w *Work) (*action, error) {
 	switch a.State {
 	case market.AsgAssigned:
-		if w.Output == nil && w.Failed == "" {
-			if err := d.execute(ctx, j, w); err != nil {
-				return nil, err // transient: retried next step
-			}
-		}
 		if w.Failed != "" {
 			return d.msg(w, "market/decline", market.MsgJobAction{Job: j.ID})
 		}
@@ -235,8 +296,12 @@ func (d *Daemon) msg(w *Work, typ string, v any) (*action, error) {
 // stillPending resolves a work record's pending transaction: landed (done,
 // whatever its result), expired (free to send again), or maybe still
 // coming.
-func (d *Daemon) stillPending(ctx context.Context, w *Work, height int64) (bool, error) {
-	_, err := d.cfg.Chain.Tx(ctx, w.PendingTx)
+func (d *Daemon) stillPending(ctx context.Context, w *Work, height int64, seen map[string]error) (bool, error) {
+	err, ok := seen[w.PendingTx]
+	if !ok {
+		_, err = d.cfg.Chain.Tx(ctx, w.PendingTx)
+		seen[w.PendingTx] = err
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, client.ErrTxNotFound) && uint64(height) > w.PendingTimeout:
@@ -249,8 +314,8 @@ func (d *Daemon) stillPending(ctx context.Context, w *Work, height int64) (bool,
 	return false, d.store.Put(w)
 }
 
-// execute runs a job and records its result durably (with a fresh salt)
-// before anything is committed. A failure that is not the input's fault
+// execute runs a job and sets its result (with a fresh salt) in w, which
+// the caller records durably before anything is committed. A failure that is not the input's fault
 // (the artifact does not match the offer, the format cannot be served)
 // marks the work failed, to be declined; one that may pass (the content
 // store is unreachable) is returned to retry.
@@ -264,7 +329,7 @@ func (d *Daemon) execute(ctx context.Context, j *market.Job, w *Work) error {
 	if errors.As(err, &decline) {
 		w.Failed = decline.Error()
 		d.log.Warn("declining job", "job", j.ID, "reason", w.Failed)
-		return d.store.Put(w)
+		return nil
 	}
 	if err != nil {
 		return err
@@ -281,9 +346,6 @@ func (d *Daemon) execute(ctx context.Context, j *market.Job, w *Work) error {
 		return err
 	}
 	w.Output, w.OutputCID, w.Salt = Digest(out), cid, salt
-	if err := d.store.Put(w); err != nil {
-		return err
-	}
 	d.Served.Add(1)
 	d.log.Info("ran job", "job", j.ID, "model", j.Model, "output", hex.EncodeToString(w.Output), "cid", cid)
 	if d.cfg.LogName != "" && w.Logged < 0 {
@@ -292,7 +354,6 @@ func (d *Daemon) execute(ctx context.Context, j *market.Job, w *Work) error {
 			d.log.Warn("inference log", "job", j.ID, "err", err)
 		} else {
 			w.Logged = int64(idx)
-			d.store.Put(w)
 		}
 	}
 	return nil
@@ -392,69 +453,66 @@ func (d *Daemon) appendEntry(ctx context.Context, rec *tlog.InferenceRecord) (ui
 
 var msgIndex = regexp.MustCompile(`^message (\d+) `)
 
-// send signs one transaction of the actions' messages, records it as
-// pending in every work record, broadcasts it and waits for it. A message
-// the chain refuses is dropped (the next step re-reads the job) and the
-// rest sent again.
+// send broadcasts the actions in transactions of up to MaxMsgs messages,
+// each first recorded as pending in its work records (one fsync). It does
+// not wait for them: the next steps see them land (stillPending). A
+// message the mempool refuses (the node runs every message on admission)
+// is dropped, and the rest of its transaction sent again at once; the job
+// is re-read next step. It returns how many messages were broadcast.
 func (d *Daemon) send(ctx context.Context, acts []action) (int, error) {
+	sent := 0
 	for len(acts) > 0 {
-		msgs := make([]wire.Msg, len(acts))
-		for i, a := range acts {
-			msgs[i] = a.msg
+		n := min(len(acts), d.cfg.MaxMsgs)
+		chunk := acts[:n]
+		msgs := make([]wire.Msg, len(chunk))
+		ws := make([]*Work, len(chunk))
+		for i, a := range chunk {
+			msgs[i], ws[i] = a.msg, a.w
 		}
 		d.txMu.Lock()
 		env, body, err := d.cfg.Chain.Sign(ctx, d.cfg.Key, client.TxOptions{TimeoutBlocks: d.cfg.TimeoutBlocks}, msgs...)
 		if err != nil {
 			d.txMu.Unlock()
-			return 0, err
+			return sent, err
 		}
 		hash := client.TxHash(env)
-		for _, a := range acts {
-			a.w.PendingTx, a.w.PendingTimeout, a.w.PendingKind = hash, body.TimeoutHeight, a.msg.Type
-			if err := d.store.Put(a.w); err != nil {
-				d.txMu.Unlock()
-				return 0, err
-			}
+		for _, w := range ws {
+			w.PendingTx, w.PendingTimeout, w.PendingKind = hash, body.TimeoutHeight, "tx"
+		}
+		if err := d.store.PutAll(ws); err != nil {
+			d.txMu.Unlock()
+			return sent, err
 		}
 		_, err = d.cfg.Chain.Broadcast(ctx, env)
 		d.txMu.Unlock()
 		if err != nil {
 			// Refused by the mempool: it will never land.
-			for _, a := range acts {
-				a.w.PendingTx, a.w.PendingTimeout, a.w.PendingKind = "", 0, ""
-				d.store.Put(a.w)
-			}
+			d.clearPending(ws)
 			var te *client.TxError
 			if errors.As(err, &te) {
-				if i, ok := failedMsg(te.Log); ok && i < len(acts) {
-					d.log.Warn("message refused", "job", acts[i].w.Job, "type", acts[i].msg.Type, "err", te.Log)
+				if i, ok := failedMsg(te.Log); ok && i < len(chunk) {
+					d.log.Debug("message refused", "job", chunk[i].w.Job, "type", chunk[i].msg.Type, "err", te.Log)
 					acts = append(acts[:i:i], acts[i+1:]...)
 					continue
 				}
 			}
-			return 0, err
+			return sent, err
 		}
 		d.Sent.Add(1)
-		res, err := d.cfg.Chain.WaitTx(ctx, hash, body.TimeoutHeight)
-		if err != nil {
-			return 0, err
-		}
-		for _, a := range acts {
-			a.w.PendingTx, a.w.PendingTimeout, a.w.PendingKind = "", 0, ""
-			d.store.Put(a.w)
-		}
-		if res.Code == 0 {
-			d.log.Debug("sent", "tx", hash, "msgs", len(acts), "height", res.Height)
-			return len(acts), nil
-		}
-		i, ok := failedMsg(res.Log)
-		if !ok || i >= len(acts) {
-			return 0, fmt.Errorf("transaction %s failed: %s", hash, res.Log)
-		}
-		d.log.Warn("message refused", "job", acts[i].w.Job, "type", acts[i].msg.Type, "err", res.Log)
-		acts = append(acts[:i:i], acts[i+1:]...)
+		sent += n
+		acts = acts[n:]
 	}
-	return 0, nil
+	return sent, nil
+}
+
+// clearPending forgets a transaction that landed or never will.
+func (d *Daemon) clearPending(ws []*Work) {
+	for _, w := range ws {
+		w.PendingTx, w.PendingTimeout, w.PendingKind = "", 0, ""
+	}
+	if err := d.store.PutAll(ws); err != nil {
+		d.log.Warn("state", "err", err)
+	}
 }
 
 func failedMsg(log string) (int, bool) {

@@ -209,9 +209,7 @@ func TestRestartedProviderRevealsItsCommitment(t *testing.T) {
 	if n := step(t, d0); n != 1 {
 		t.Fatalf("first step sent %d messages, want the commitment", n)
 	}
-	if s := state(w.job(id), p0); s != market.AsgCommitted {
-		t.Fatalf("after committing: %s", s)
-	}
+	until(t, func() bool { return state(w.job(id), p0) == market.AsgCommitted })
 	// Nothing new: nothing sent.
 	if n := step(t, d0); n != 0 {
 		t.Fatalf("an idle step sent %d messages", n)

@@ -1,6 +1,7 @@
 package market
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/vai-dev/vai/internal/ledger"
+	"github.com/vai-dev/vai/internal/ledger/registry"
 	"github.com/vai-dev/vai/wire"
 )
 
@@ -178,9 +180,65 @@ func (m *Module) slotBudget(j *Job, n uint32) uint64 {
 }
 
 type candidate struct {
-	p      *Provider
-	price  uint64
-	weight uint64
+	p     *Provider
+	price uint64
+}
+
+// pool is the scheduler's view of the providers in one end of block: each
+// model's servers are read from the state once, then kept up to date in
+// memory as slots are taken (iterating the state per job would cost a
+// sort of the block's writes every time).
+type pool struct {
+	providers map[wire.Address]*Provider
+	serves    map[registry.ID][]candidate
+	dirty     map[wire.Address]bool
+}
+
+func newPool() *pool {
+	return &pool{providers: map[wire.Address]*Provider{}, serves: map[registry.ID][]candidate{}, dirty: map[wire.Address]bool{}}
+}
+
+// servers lists a model's servers, in address order.
+func (pl *pool) servers(ctx *ledger.Context, model registry.ID) []candidate {
+	if c, ok := pl.serves[model]; ok {
+		return c
+	}
+	var out []candidate
+	prefix := []byte(pServes + string(model) + "/")
+	it := store(ctx).Iterator(prefix, ledger.PrefixEnd(prefix))
+	for ; it.Valid(); it.Next() {
+		var addr wire.Address
+		copy(addr[:], it.Key()[len(prefix):])
+		var price wire.Coin
+		if err := ledger.DecodeJSON(it.Value(), &price); err != nil {
+			panic(&ledger.StorageError{Err: err})
+		}
+		out = append(out, candidate{p: pl.provider(ctx, addr), price: price.Amount})
+	}
+	it.Close()
+	pl.serves[model] = out
+	return out
+}
+
+func (pl *pool) provider(ctx *ledger.Context, a wire.Address) *Provider {
+	if p, ok := pl.providers[a]; ok {
+		return p
+	}
+	p, _ := GetProvider(ctx, a) // nil if gone
+	pl.providers[a] = p
+	return p
+}
+
+// flush writes the providers whose slots changed.
+func (pl *pool) flush(ctx *ledger.Context) {
+	addrs := make([]wire.Address, 0, len(pl.dirty))
+	for a := range pl.dirty {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, func(a, b wire.Address) int { return bytes.Compare(a[:], b[:]) })
+	for _, a := range addrs {
+		putProvider(ctx, pl.providers[a])
+	}
 }
 
 // assignQueued gives queued jobs their providers.
@@ -193,6 +251,8 @@ func (m *Module) assignQueued(ctx *ledger.Context) error {
 	}
 	it.Close()
 	budget := params(ctx).MaxAssignPerBlock
+	pl := newPool()
+	defer pl.flush(ctx)
 	for _, id := range queued {
 		if budget == 0 {
 			break
@@ -202,19 +262,21 @@ func (m *Module) assignQueued(ctx *ledger.Context) error {
 			s.Delete([]byte(idKey(pQueue, id)))
 			continue
 		}
-		n := m.assign(ctx, j, budget)
+		n := m.assign(ctx, pl, j, budget)
 		budget -= n
 		if j.Need == 0 {
 			s.Delete([]byte(idKey(pQueue, id)))
 		}
-		m.reschedule(ctx, j)
-		putJob(ctx, j)
+		if n > 0 {
+			m.reschedule(ctx, j)
+			putJob(ctx, j)
+		}
 	}
 	return nil
 }
 
 // assign draws providers for a job's open slots; it returns how many.
-func (m *Module) assign(ctx *ledger.Context, j *Job, limit uint32) uint32 {
+func (m *Module) assign(ctx *ledger.Context, pl *pool, j *Job, limit uint32) uint32 {
 	p := params(ctx)
 	role := RoleExecutor
 	if j.State == StateDisputed {
@@ -235,57 +297,47 @@ func (m *Module) assign(ctx *ledger.Context, j *Job, limit uint32) uint32 {
 	if !ok || !o.Active {
 		return 0
 	}
-	// Candidates, in the index's (address) order.
 	var cands []candidate
-	prefix := []byte(pServes + string(j.Model) + "/")
-	it := store(ctx).Iterator(prefix, ledger.PrefixEnd(prefix))
-	for ; it.Valid(); it.Next() {
-		var addr wire.Address
-		copy(addr[:], it.Key()[len(prefix):])
-		if exclude[addr] {
-			continue
-		}
-		var price wire.Coin
-		if err := ledger.DecodeJSON(it.Value(), &price); err != nil {
-			panic(&ledger.StorageError{Err: err})
-		}
-		pv, ok := GetProvider(ctx, addr)
-		if !ok || pv.JailedUntil > ctx.Height || pv.Stake.Amount < p.MinStake.Amount || pv.Active >= pv.Capacity ||
-			!slices.Contains(pv.Modes, j.Mode.Kind) || (role == RoleExecutor && price.Amount > maxPrice) {
+	var weights []uint64
+	for _, c := range pl.servers(ctx, j.Model) {
+		pv := c.p
+		if pv == nil || exclude[pv.Address] || pv.JailedUntil > ctx.Height || pv.Stake.Amount < p.MinStake.Amount || pv.Active >= pv.Capacity ||
+			!slices.Contains(pv.Modes, j.Mode.Kind) || (role == RoleExecutor && c.price > maxPrice) {
 			continue
 		}
 		if o.PublicCID == "" {
-			if _, ok := GetGrant(ctx, j.Model, addr); !ok {
+			if _, ok := GetGrant(ctx, j.Model, pv.Address); !ok {
 				continue
 			}
 		}
-		cands = append(cands, candidate{p: pv, price: price.Amount, weight: weight(pv, price.Amount)})
+		cands = append(cands, c)
+		weights = append(weights, weight(pv, c.price))
 	}
-	it.Close()
 	var n uint32
 	rng := newRNG(ctx.BlockHash, j.ID, j.Rounds)
 	for j.Need > 0 && len(cands) > 0 && n < limit {
 		var total uint64
-		for _, c := range cands {
-			total = satAdd(total, c.weight)
+		for _, w := range weights {
+			total = satAdd(total, w)
 		}
 		pick := rng.uint64n(total)
 		var k int
 		for k = range cands {
-			if pick < cands[k].weight {
+			if pick < weights[k] {
 				break
 			}
-			pick -= cands[k].weight
+			pick -= weights[k]
 		}
 		c := cands[k]
 		cands = slices.Delete(cands, k, k+1)
+		weights = slices.Delete(weights, k, k+1)
 		price := c.price
 		if role == RoleArbiter {
 			price = 0 // arbiters are paid from the losing side
 		}
 		j.Assignments = append(j.Assignments, Assignment{Provider: c.p.Address, Role: role, Price: wire.UVAI(price), Assigned: ctx.Height, State: AsgAssigned})
 		c.p.Active++
-		putProvider(ctx, c.p)
+		pl.dirty[c.p.Address] = true
 		j.Need--
 		n++
 		if j.State == StateOpen {
