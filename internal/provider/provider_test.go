@@ -5,9 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,4 +395,74 @@ func TestSessionCallsSettleInBatches(t *testing.T) {
 		w.c.Query(ctx, "/market/batch", map[string]any{"id": b.ID}, &nb, 0)
 		return nb.State == market.BatchSettled
 	})
+}
+
+// A model the runtime cannot run is offered in the openai format: the
+// provider forwards the job's request to the OpenAI-compatible server it
+// was configured with, and the answer is the (optimistic) result.
+func TestOpenAIModelIsForwarded(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// A second model: a deployment description stands for the weights.
+	dir := t.TempDir()
+	desc := []byte(`{"served_by":"an OpenAI-compatible server","model":"tiny-chat"}`)
+	if err := os.WriteFile(filepath.Join(dir, "deployment.json"), desc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	md := w.register(dir)
+	w.send(w.dev, "registry/register_model", registry.MsgRegisterModel{ID: md.ID, Name: "tiny-chat", License: "MIT", Content: md.content,
+		Terms: registry.Terms{Price: wire.UVAI(1000)}})
+	d := sha256.Sum256(desc)
+	descCID, err := w.pc.PutBlob(ctx, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(w.dev, "market/offer", market.MsgOffer{Model: md.ID, Price: wire.UVAI(1000), ArtifactDigest: hex.EncodeToString(d[:]), Format: "openai",
+		PublicCID: descCID, Active: true})
+	for _, k := range w.p {
+		w.send(k, "market/provider_update", market.MsgProviderUpdate{Modes: []string{"redundant", "optimistic"}, Capacity: 8,
+			Serves: []market.ServeEntry{{Model: w.model, Price: wire.UVAI(5000)}, {Model: md.ID, Price: wire.UVAI(5000)}}})
+	}
+	// The external server: a test double of an OpenAI-compatible API.
+	var got []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" {
+			http.NotFound(rw, r)
+			return
+		}
+		got, _ = io.ReadAll(r.Body)
+		rw.Header().Set("Content-Type", "application/json")
+		io.WriteString(rw, `{"object":"chat.completion","choices":[{"message":{"role":"assistant","content":"four"}}]}`)
+	}))
+	defer srv.Close()
+	// Redundancy is refused for it: its results are not reproducible.
+	in := []byte(`{"model":"tiny-chat","messages":[{"role":"user","content":"2+2?"}]}`)
+	cid, _ := w.pc.PutBlob(ctx, in)
+	h := sha256.Sum256(in)
+	m2, _ := market.ParseMode("redundant:2")
+	msg, _ := wire.NewMsg("market/submit", market.MsgSubmitJob{Model: md.ID, InputCID: cid, InputDigest: h[:], Budget: wire.UVAI(100_000), Deadline: 30, Mode: m2})
+	if _, err := w.c.Send(ctx, w.buyer, client.TxOptions{Wait: true}, msg); err == nil || !strings.Contains(err.Error(), "only optimistic or tee") {
+		t.Fatalf("redundant job of an openai model: %v", err)
+	}
+	saved := w.model
+	w.model = md.ID
+	id := w.submit("optimistic", in)
+	w.model = saved
+	var ds []*provider.Daemon
+	for i, k := range w.p {
+		dd, err := provider.New(provider.Config{Chain: w.c, Blobs: w.pc, Key: k, Dir: w.dirs[i], Runner: &provider.Runner{OpenAI: map[string]string{string(md.ID): srv.URL}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, dd)
+	}
+	until(t, func() bool { return w.job(id).State == market.StateChallenge }, ds...)
+	j := w.job(id)
+	out, err := w.pc.GetBlob(ctx, j.Result.OutputCID, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"content":"four"`) || string(got) != string(in) {
+		t.Fatalf("forwarded %s, answered %s", got, out)
+	}
 }
