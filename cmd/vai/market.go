@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -427,7 +428,7 @@ what it committed to and sends nothing twice.`,
 			lg := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 			d, err := provider.New(provider.Config{Chain: pc.Chain, Blobs: pc, Key: key, Dir: state, Poll: poll, LogName: logName, Fault: fault,
 				Runner: &provider.Runner{OpenAI: oa, Workers: workers}, Log: lg,
-				Grants: func(ct []byte) ([]byte, error) {
+				Decrypt: func(ct []byte) ([]byte, error) {
 					r, err := age.Decrypt(bytes.NewReader(ct), id)
 					if err != nil {
 						return nil, err
@@ -723,6 +724,8 @@ func newJobSubmitCmd(g *globalFlags) *cobra.Command {
 		verify                     string
 		deadline                   int64
 		waitTimeout                time.Duration
+		providers                  []string
+		encrypt                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "submit --from KEY --model ID --input FILE --budget AMOUNT --verify MODE --deadline N",
@@ -758,12 +761,28 @@ sample).`,
 			if err != nil {
 				return err
 			}
-			cid, err := pc.PutBlob(cmd.Context(), data)
+			var allow []wire.Address
+			for _, p := range providers {
+				a, err := g.resolveAddress(&tf.clientFlags, p)
+				if err != nil {
+					return fmt.Errorf("--providers: %w", err)
+				}
+				allow = append(allow, a)
+			}
+			d := sha256.Sum256(data)
+			blob := data
+			if encrypt {
+				if allow, blob, err = encryptInput(cmd.Context(), pc.Chain, mid, allow, data); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "input encrypted to %d provider(s)\n", len(allow))
+			}
+			cid, err := pc.PutBlob(cmd.Context(), blob)
 			if err != nil {
 				return err
 			}
-			d := sha256.Sum256(data)
-			m, err := wire.NewMsg("market/submit", market.MsgSubmitJob{Model: mid, InputCID: cid, InputDigest: d[:], Budget: b, Deadline: deadline, Mode: mode})
+			m, err := wire.NewMsg("market/submit", market.MsgSubmitJob{Model: mid, InputCID: cid, InputDigest: d[:], Budget: b, Deadline: deadline, Mode: mode,
+				Providers: allow, Encrypted: encrypt})
 			if err != nil {
 				return err
 			}
@@ -804,10 +823,57 @@ sample).`,
 	fl.StringVar(&verify, "verify", "redundant:2", "verification: redundant:K, optimistic, zk or tee")
 	fl.Int64Var(&deadline, "deadline", 50, "blocks until the job must be done (refunded otherwise)")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 5*time.Minute, "with --wait, give up after this long")
+	fl.StringSliceVar(&providers, "providers", nil, "only these providers (addresses or key names) may take the job")
+	fl.BoolVar(&encrypt, "encrypt", false, "encrypt the input to the providers' keys (default: every provider serving the model)")
 	for _, r := range []string{"from", "model", "input", "budget"} {
 		cmd.MarkFlagRequired(r)
 	}
 	return cmd
+}
+
+// encryptInput encrypts an input to the listed providers' age keys, or
+// if none are listed to every provider serving the model that has one.
+func encryptInput(ctx context.Context, c *client.Client, model registry.ID, allow []wire.Address, data []byte) ([]wire.Address, []byte, error) {
+	if len(allow) == 0 {
+		var ps []market.Provider
+		if _, err := c.Query(ctx, "/market/providers", map[string]any{}, &ps, 0); err != nil {
+			return nil, nil, err
+		}
+		for _, p := range ps {
+			var pr market.ProviderResponse
+			if _, err := c.Query(ctx, "/market/provider", map[string]any{"address": p.Address}, &pr, 0); err != nil {
+				return nil, nil, err
+			}
+			if pr.EncryptionKey != "" && slices.ContainsFunc(pr.Serves, func(s market.ServeEntry) bool { return s.Model == model }) {
+				allow = append(allow, p.Address)
+			}
+		}
+		if len(allow) == 0 {
+			return nil, nil, fmt.Errorf("no provider of %s has an encryption key", model)
+		}
+	}
+	var rcpts []age.Recipient
+	for _, a := range allow {
+		var pr market.ProviderResponse
+		if _, err := c.Query(ctx, "/market/provider", map[string]any{"address": a}, &pr, 0); err != nil {
+			return nil, nil, err
+		}
+		r, err := age.ParseX25519Recipient(pr.EncryptionKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("provider %s: encryption key: %w", a, err)
+		}
+		rcpts = append(rcpts, r)
+	}
+	var ct bytes.Buffer
+	w, err := age.Encrypt(&ct, rcpts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		return nil, nil, err
+	}
+	return allow, ct.Bytes(), nil
 }
 
 // jobID reads the job id from a submission's events.

@@ -55,9 +55,9 @@ type Config struct {
 	// Parallel jobs run at once in a step (default 8), and MaxRun new
 	// jobs at most in one step (default 256).
 	Parallel, MaxRun int
-	// Grants decrypts weights granted to this provider (nil: public
-	// artifacts only).
-	Grants func(ciphertext []byte) ([]byte, error)
+	// Decrypt opens what was encrypted to this provider's key: granted
+	// weights and encrypted inputs (nil: public artifacts and inputs only).
+	Decrypt func(ciphertext []byte) ([]byte, error)
 }
 
 // Daemon serves the jobs assigned to one provider key.
@@ -374,6 +374,14 @@ func (d *Daemon) result(ctx context.Context, j *market.Job, o *market.Offer) ([]
 	if err != nil {
 		return nil, err
 	}
+	if j.Encrypted {
+		if d.cfg.Decrypt == nil {
+			return nil, &declineError{errors.New("the input is encrypted and the daemon has no decryption identity")}
+		}
+		if input, err = d.cfg.Decrypt(input); err != nil {
+			return nil, &declineError{fmt.Errorf("decrypt the input: %w", err)}
+		}
+	}
 	if o.Format == "openai" {
 		out, err := d.cfg.Runner.ForwardOpenAI(ctx, string(j.Model), input)
 		if err != nil {
@@ -411,14 +419,14 @@ func (d *Daemon) artifact(ctx context.Context, j *market.Job, o *market.Offer) (
 	if _, err := d.cfg.Chain.Query(ctx, "/market/grant", map[string]any{"model": j.Model, "provider": d.addr}, &g, 0); err != nil {
 		return nil, &declineError{fmt.Errorf("model %s is not public and not granted to this provider", j.Model)}
 	}
-	if d.cfg.Grants == nil {
+	if d.cfg.Decrypt == nil {
 		return nil, &declineError{errors.New("granted weights are encrypted and the daemon has no decryption identity (--identity)")}
 	}
 	ct, err := d.cfg.Blobs.GetBlob(ctx, g.CID, 1<<30)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := d.cfg.Grants(ct)
+	pt, err := d.cfg.Decrypt(ct)
 	if err != nil {
 		return nil, &declineError{fmt.Errorf("decrypt granted weights: %w", err)}
 	}

@@ -32,7 +32,15 @@ type MsgSubmitJob struct {
 	// Deadline is in blocks from submission.
 	Deadline int64 `json:"deadline"`
 	Mode     Mode  `json:"mode"`
+	// Providers, if set, are the only providers the job may be given to
+	// (executors and arbiters). Encrypted says the input is encrypted (age)
+	// to their keys: InputDigest is then the plaintext's.
+	Providers []wire.Address `json:"providers,omitzero"`
+	Encrypted bool           `json:"encrypted,omitzero"`
 }
+
+// MaxJobProviders bounds a job's list of allowed providers.
+const MaxJobProviders = 32
 
 // Validate implements ledger.Msg.
 func (m *MsgSubmitJob) Validate() error {
@@ -53,6 +61,19 @@ func (m *MsgSubmitJob) Validate() error {
 	}
 	if m.Mode.Kind == "" {
 		return ErrMode.Wrapf("missing mode")
+	}
+	if len(m.Providers) > MaxJobProviders {
+		return ErrJob.Wrapf("at most %d providers", MaxJobProviders)
+	}
+	seen := map[wire.Address]bool{}
+	for _, p := range m.Providers {
+		if seen[p] {
+			return ErrJob.Wrapf("provider %s listed twice", p)
+		}
+		seen[p] = true
+	}
+	if m.Encrypted && len(m.Providers) == 0 {
+		return ErrJob.Wrapf("an encrypted input is encrypted to providers: list them")
 	}
 	return nil
 }
@@ -172,13 +193,33 @@ func (m *Module) submit(ctx *ledger.Context, msg *MsgSubmitJob) error {
 	if c != 0 || msg.Budget.Amount < min {
 		return ErrBudget.Wrapf("budget %s does not cover the model's price %s and %d executor(s)", msg.Budget, o.Price, mode.K)
 	}
+	if len(msg.Providers) > 0 {
+		// Enough of them for the mode: K executors, or an executor and
+		// its arbiters (who must read the input too).
+		need := int(mode.K)
+		if mode.Kind == ModeOptimistic {
+			need = 1 + int(p.Arbiters)
+		}
+		if len(msg.Providers) < need {
+			return ErrJob.Wrapf("%s needs at least %d providers to choose from, the job lists %d", mode, need, len(msg.Providers))
+		}
+		for _, a := range msg.Providers {
+			pv, ok := GetProvider(ctx, a)
+			if !ok {
+				return ErrNotProvider.Wrapf("%s", a)
+			}
+			if msg.Encrypted && pv.EncryptionKey == "" {
+				return ErrJob.Wrapf("provider %s has no encryption key to encrypt the input to", a)
+			}
+		}
+	}
 	buyer := ctx.Signer()
 	if err := m.bank.SendToModule(ctx, buyer, Name, msg.Budget.Amount); err != nil {
 		return err
 	}
 	j := &Job{ID: nextSeq(ctx, kJobSeq), Buyer: buyer, Model: msg.Model, InputCID: msg.InputCID, InputDigest: msg.InputDigest,
 		Mode: mode, Budget: msg.Budget, ModelPrice: o.Price, Deadline: ctx.Height + msg.Deadline, State: StateOpen,
-		Submitted: ctx.Height, Assignments: []Assignment{}, Need: mode.K}
+		Submitted: ctx.Height, Assignments: []Assignment{}, Need: mode.K, Providers: msg.Providers, Encrypted: msg.Encrypted}
 	store(ctx).Set([]byte(idKey(pQueue, j.ID)), []byte{1})
 	m.reschedule(ctx, j)
 	putJob(ctx, j)

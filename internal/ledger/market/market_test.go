@@ -645,3 +645,37 @@ func TestMalformedMessages(t *testing.T) {
 	// Registering twice.
 	w.fails(w.providers[0], "market/provider_register", market.MsgProviderRegister{Stake: wire.UVAI(200_000_000), Modes: []string{"optimistic"}, Capacity: 1}, market.ErrProvider)
 }
+
+func TestJobRestrictedToListedProviders(t *testing.T) {
+	w := newWorld(t, 4, nil)
+	in := output("input")
+	m2, _ := market.ParseMode("redundant:2")
+	opt, _ := market.ParseMode("optimistic")
+	listed := []wire.Address{w.addr(w.providers[1]), w.addr(w.providers[3])}
+	s := w.snap()
+	// Too few for the mode, unknown providers, keys to encrypt to missing,
+	// an encrypted input without recipients.
+	w.fails(w.buyer, "market/submit", market.MsgSubmitJob{Model: w.model, InputCID: "i", InputDigest: in, Budget: wire.UVAI(200_000), Deadline: 20, Mode: m2, Providers: listed[:1]}, market.ErrJob)
+	w.fails(w.buyer, "market/submit", market.MsgSubmitJob{Model: w.model, InputCID: "i", InputDigest: in, Budget: wire.UVAI(200_000), Deadline: 20, Mode: opt, Providers: listed}, market.ErrJob)
+	w.fails(w.buyer, "market/submit", market.MsgSubmitJob{Model: w.model, InputCID: "i", InputDigest: in, Budget: wire.UVAI(200_000), Deadline: 20, Mode: m2, Providers: []wire.Address{listed[0], w.addr(w.c.Keys[8])}}, market.ErrNotProvider)
+	w.fails(w.buyer, "market/submit", market.MsgSubmitJob{Model: w.model, InputCID: "i", InputDigest: in, Budget: wire.UVAI(200_000), Deadline: 20, Mode: m2, Providers: listed, Encrypted: true}, market.ErrJob)
+	w.expect(s, map[string]int64{})
+	// Listed: only they are drawn, job after job.
+	for range 5 {
+		w.ok(w.buyer, "market/submit", market.MsgSubmitJob{Model: w.model, InputCID: "i", InputDigest: in, Budget: wire.UVAI(200_000), Deadline: 20, Mode: m2, Providers: listed})
+		var jobs []market.Job
+		w.c.Query("/market/jobs", map[string]any{"buyer": w.addr(w.buyer)}, &jobs)
+		j := jobs[len(jobs)-1]
+		got := assigned(j, market.RoleExecutor)
+		if len(got) != 2 || !slices.Contains(listed, got[0]) || !slices.Contains(listed, got[1]) {
+			t.Fatalf("job %d assigned %v, listed %v", j.ID, got, listed)
+		}
+		w.commitReveal(j.ID, func(wire.Address) []byte { return output("7") })
+	}
+	// With encryption keys registered, an encrypted input is accepted.
+	for _, k := range []int{1, 3} {
+		w.ok(w.providers[k], "market/provider_update", market.MsgProviderUpdate{Modes: []string{"redundant"}, Capacity: 4, EncryptionKey: "age1examplekey",
+			Serves: []market.ServeEntry{{Model: w.model, Price: wire.UVAI(w.price)}}})
+	}
+	w.ok(w.buyer, "market/submit", market.MsgSubmitJob{Model: w.model, InputCID: "i", InputDigest: in, Budget: wire.UVAI(200_000), Deadline: 20, Mode: m2, Providers: listed, Encrypted: true})
+}

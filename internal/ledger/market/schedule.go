@@ -293,6 +293,13 @@ func (m *Module) assign(ctx *ledger.Context, pl *pool, j *Job, limit uint32) uin
 	if j.Challenge != nil {
 		exclude[j.Challenge.Challenger] = true
 	}
+	var allowed map[wire.Address]bool
+	if len(j.Providers) > 0 {
+		allowed = map[wire.Address]bool{}
+		for _, a := range j.Providers {
+			allowed[a] = true
+		}
+	}
 	o, ok := GetOffer(ctx, j.Model)
 	if !ok || !o.Active {
 		return 0
@@ -301,7 +308,7 @@ func (m *Module) assign(ctx *ledger.Context, pl *pool, j *Job, limit uint32) uin
 	var weights []uint64
 	for _, c := range pl.servers(ctx, j.Model) {
 		pv := c.p
-		if pv == nil || exclude[pv.Address] || pv.JailedUntil > ctx.Height || pv.Stake.Amount < p.MinStake.Amount || pv.Active >= pv.Capacity ||
+		if pv == nil || exclude[pv.Address] || (allowed != nil && !allowed[pv.Address]) || pv.JailedUntil > ctx.Height || pv.Stake.Amount < p.MinStake.Amount || pv.Active >= pv.Capacity ||
 			!slices.Contains(pv.Modes, j.Mode.Kind) || (role == RoleExecutor && c.price > maxPrice) {
 			continue
 		}

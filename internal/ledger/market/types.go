@@ -171,6 +171,10 @@ type Job struct {
 	InputCID    string       `json:"input_cid"`
 	InputDigest []byte       `json:"input_digest"`
 	Mode        Mode         `json:"mode"`
+	// Providers, if set, are the only ones the job may go to; Encrypted:
+	// the input is encrypted to their keys.
+	Providers []wire.Address `json:"providers,omitempty"`
+	Encrypted bool           `json:"encrypted,omitempty"`
 	// Budget is what the buyer escrowed; ModelPrice the offer's price when
 	// the job was submitted.
 	Budget     wire.Coin `json:"budget"`
