@@ -55,6 +55,9 @@ type CeremonyManifest struct {
 	Beacon2     string         `json:"beacon2,omitempty"`
 	PK          *Digest        `json:"pk,omitempty"`
 	VK          *Digest        `json:"vk,omitempty"`
+	// Dev marks keys made by one party with gnark's plain setup (SealDev):
+	// whoever made them can forge proofs. Tests and devnets only.
+	Dev bool `json:"dev,omitempty"`
 }
 
 // Contribution records one participant's contribution file.
@@ -277,6 +280,34 @@ func (c *Ceremony) phase2Inputs() (*Circuit, *mpcsetup.SrsCommons, error) {
 // srs.bin, phase 2 the proving and verifying keys. It verifies every
 // contribution of the phase first and fails with ErrBadContribution if one
 // does not verify.
+// SealDev finishes a ceremony that has no contribution yet with keys from
+// gnark's single-party setup (DevSetup): seconds instead of the minutes of
+// a one-person MPC, and no more secure than one. The manifest says Dev;
+// VerifyCeremony refuses it.
+func (c *Ceremony) SealDev() error {
+	if c.m.Phase != 1 || len(c.m.Phase1) > 0 {
+		return fmt.Errorf("%w: a dev setup replaces the whole ceremony; this one has started", ErrWrongPhase)
+	}
+	circ, err := c.Circuit()
+	if err != nil {
+		return err
+	}
+	pk, vk, err := DevSetup(circ)
+	if err != nil {
+		return err
+	}
+	dp, err := c.write("pk.bin", pk)
+	if err != nil {
+		return err
+	}
+	dv, err := c.write("vk.bin", vk)
+	if err != nil {
+		return err
+	}
+	c.m.PK, c.m.VK, c.m.Phase, c.m.Dev = &dp, &dv, 3, true
+	return c.save()
+}
+
 func (c *Ceremony) Seal(beacon []byte) error {
 	if len(beacon) < 16 {
 		return fmt.Errorf("%w: a beacon of at least 16 bytes is needed", ErrCeremony)
@@ -398,6 +429,9 @@ func VerifyCeremony(dir string) (*CeremonyReport, error) {
 	c, err := OpenCeremony(dir)
 	if err != nil {
 		return nil, err
+	}
+	if c.m.Dev {
+		return nil, fmt.Errorf("%w: a dev setup has no transcript to verify: whoever made it can forge proofs", ErrCeremony)
 	}
 	if c.m.Phase != 3 || c.m.PK == nil || c.m.VK == nil || c.m.SRS == nil {
 		return nil, fmt.Errorf("%w: the ceremony is not finished (phase %d)", ErrWrongPhase, c.m.Phase)

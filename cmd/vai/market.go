@@ -28,6 +28,7 @@ import (
 	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/ledger/market"
 	"github.com/vai-dev/vai/internal/ledger/registry"
+	"github.com/vai-dev/vai/internal/ledger/zk"
 	"github.com/vai-dev/vai/internal/provenance"
 	"github.com/vai-dev/vai/internal/provider"
 	"github.com/vai-dev/vai/wire"
@@ -370,7 +371,7 @@ func newProviderServeCmd(g *globalFlags) *cobra.Command {
 		fault, listen     string
 		state             string
 		poll, batchEvery  time.Duration
-		openai            []string
+		openai, zkFlags   []string
 		workers           int
 		batchSize         int
 		once, logRequests bool
@@ -421,13 +422,17 @@ what it committed to and sends nothing twice.`,
 			if err != nil {
 				return err
 			}
+			zkp, err := parseZKFlags(zkFlags)
+			if err != nil {
+				return err
+			}
 			level := slog.LevelInfo
 			if logRequests {
 				level = slog.LevelDebug
 			}
 			lg := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 			d, err := provider.New(provider.Config{Chain: pc.Chain, Blobs: pc, Key: key, Dir: state, Poll: poll, LogName: logName, Fault: fault,
-				Runner: &provider.Runner{OpenAI: oa, Workers: workers}, Log: lg,
+				Runner: &provider.Runner{OpenAI: oa, Workers: workers}, Log: lg, ZK: zkp,
 				Decrypt: func(ct []byte) ([]byte, error) {
 					r, err := age.Decrypt(bytes.NewReader(ct), id)
 					if err != nil {
@@ -472,6 +477,7 @@ what it committed to and sends nothing twice.`,
 	fl.StringVar(&logName, "log", "", "inference log on the node to append a record of every inference to")
 	fl.DurationVar(&poll, "poll", 200*time.Millisecond, "how often to look for work")
 	fl.StringArrayVar(&openai, "openai", nil, "MODEL=URL: an OpenAI-compatible server that runs an openai-format model (repeatable)")
+	fl.StringArrayVar(&zkFlags, "zk", nil, "MODEL=SETUP_DIR:SALT_FILE: prove zk jobs of MODEL with this ceremony and commitment salt (repeatable)")
 	fl.IntVar(&workers, "workers", 0, "goroutines per model execution (0: all cores)")
 	fl.StringVar(&listen, "listen", "", "serve sessions on this address, e.g. 127.0.0.1:7001 (loopback unless you say otherwise)")
 	fl.IntVar(&batchSize, "batch-size", 1000, "settle a session's calls once this many are waiting")
@@ -726,6 +732,7 @@ func newJobSubmitCmd(g *globalFlags) *cobra.Command {
 		waitTimeout                time.Duration
 		providers                  []string
 		encrypt                    bool
+		quantized                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "submit --from KEY --model ID --input FILE --budget AMOUNT --verify MODE --deadline N",
@@ -768,6 +775,12 @@ sample).`,
 					return fmt.Errorf("--providers: %w", err)
 				}
 				allow = append(allow, a)
+			}
+			if mode.Kind == market.ModeZK {
+				if data, err = zkJobInput(cmd.Context(), pc, mid, data, quantized); err != nil {
+					return fmt.Errorf("zk input: %w", err)
+				}
+				fmt.Fprintf(g.stderr, "zk input (quantised, canonical): %s\n", data)
 			}
 			d := sha256.Sum256(data)
 			blob := data
@@ -825,6 +838,7 @@ sample).`,
 	fl.DurationVar(&waitTimeout, "wait-timeout", 5*time.Minute, "with --wait, give up after this long")
 	fl.StringSliceVar(&providers, "providers", nil, "only these providers (addresses or key names) may take the job")
 	fl.BoolVar(&encrypt, "encrypt", false, "encrypt the input to the providers' keys (default: every provider serving the model)")
+	fl.BoolVar(&quantized, "quantized", false, "zk jobs: the input is int8 already (otherwise quantised with the model's public artifact)")
 	for _, r := range []string{"from", "model", "input", "budget"} {
 		cmd.MarkFlagRequired(r)
 	}
@@ -961,6 +975,12 @@ func printJob(g *globalFlags, j *market.Job) {
 	}
 	if j.Result != nil {
 		g.printf("result     sha256:%s   %s\n", hex.EncodeToString(j.Result.Output), j.Result.OutputCID)
+		if j.Mode.Kind == market.ModeZK && len(j.Result.Evidence) > 0 {
+			var e zk.JobEvidence
+			if json.Unmarshal(j.Result.Evidence, &e) == nil {
+				g.printf("proof      Groth16 (%d bytes), verified on chain with key %s\n", len(e.Proof), e.VK)
+			}
+		}
 	}
 	if c := j.Closing; c != nil {
 		g.printf("closed     %s at %d   cost %s   refund %s\n", c.Reason, c.Height, c.Cost, c.Refund)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,7 +26,8 @@ a contribution, 'vai zk seal' closes a phase with a public beacon, and
 'vai zk verify-setup' replays the whole transcript.`,
 	}
 	zk.AddCommand(newZKSetupCmd(g), newZKContributeCmd(g), newZKSealCmd(g), newZKVerifySetupCmd(g),
-		newZKCommitCmd(g), newZKProveCmd(g), newZKVerifyCmd(g), newZKExportSolidityCmd(g))
+		newZKCommitCmd(g), newZKProveCmd(g), newZKVerifyCmd(g), newZKExportSolidityCmd(g),
+		newZKCommitModelCmd(g), newZKLinkCmd(g), newZKJobProofCmd(g))
 	return zk
 }
 
@@ -48,8 +48,9 @@ architecture (its weights are not used: one ceremony serves every weight version
 and add the first phase-1 contribution as NAME. Others then run 'vai zk contribute';
 'vai zk seal' closes each phase with a public random beacon.
 
---dev runs the whole ceremony alone (one contribution per phase, random beacons):
-whoever runs it could forge proofs, so it is for tests and local devnets only.`,
+--dev makes the keys alone with gnark's plain setup instead (seconds, not minutes):
+whoever runs it could forge proofs, so it is for tests and local devnets only, and
+'vai zk verify-setup' refuses it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
@@ -67,20 +68,20 @@ whoever runs it could forge proofs, so it is for tests and local devnets only.`,
 			if err != nil {
 				return err
 			}
+			if dev {
+				if err := cer.SealDev(); err != nil {
+					return err
+				}
+				mf := cer.Manifest()
+				if g.output == "json" {
+					return writeJSON(g.stdout, mf)
+				}
+				fmt.Fprintf(g.stdout, "dev setup %s for circuit %s (%d constraints): single party, not for production\nverifying key %s\n", dir, mf.Circuit, mf.Constraints, mf.VK)
+				return nil
+			}
 			rec, err := cer.Contribute(name)
 			if err != nil {
 				return err
-			}
-			if dev {
-				for _, step := range []func() error{
-					func() error { return cer.Seal(randomBeacon()) },
-					func() error { _, err := cer.Contribute(name); return err },
-					func() error { return cer.Seal(randomBeacon()) },
-				} {
-					if err := step(); err != nil {
-						return err
-					}
-				}
 			}
 			mf := cer.Manifest()
 			if g.output == "json" {
@@ -88,23 +89,14 @@ whoever runs it could forge proofs, so it is for tests and local devnets only.`,
 			}
 			fmt.Fprintf(g.stdout, "ceremony %s for circuit %s (%d constraints, domain %d)\n", dir, mf.Circuit, mf.Constraints, mf.Domain)
 			fmt.Fprintf(g.stdout, "phase 1 contribution 1 by %s: %s\n", name, rec.Digest)
-			if dev {
-				fmt.Fprintf(g.stdout, "dev setup finished (single party: not for production)\nverifying key %s\n", mf.VK)
-			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "ceremony directory to create")
 	c.Flags().StringVar(&name, "name", "owner", "name recorded with the contribution")
 	c.Flags().BoolVar(&publicInput, "public-input", false, "make the input public instead of private with a public digest")
-	c.Flags().BoolVar(&dev, "dev", false, "run the whole ceremony alone (insecure; tests and devnets)")
+	c.Flags().BoolVar(&dev, "dev", false, "make the keys alone, without a ceremony (insecure; tests and devnets)")
 	return c
-}
-
-func randomBeacon() []byte {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return b
 }
 
 func newZKContributeCmd(g *globalFlags) *cobra.Command {

@@ -40,11 +40,11 @@ func New(cfg Config) (*App, error) {
 	b := bank.New(registry.Name, market.Name)
 	reg := registry.New(b.Keeper)
 	lg := logs.New()
-	// The zk module's model links are checked once the registry records
-	// weight commitments and implements zk.Models; until then a link is the
-	// key owner's claim.
-	z := zk.New(nil)
-	mk := market.New(b.Keeper, map[string]market.ResultVerifier{})
+	// A verifying key linked to a model is checked against the weight
+	// commitment the registry holds; the market's zk jobs are verified
+	// with such keys.
+	z := zk.New(reg.Keeper)
+	mk := market.New(b.Keeper, map[string]market.ResultVerifier{market.ModeZK: z.MarketVerifier()})
 	l, err := ledger.New(ledger.Config{
 		DB:              cfg.DB,
 		Modules:         []ledger.Module{b, reg, lg, z, mk},

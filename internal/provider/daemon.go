@@ -55,6 +55,8 @@ type Config struct {
 	// Parallel jobs run at once in a step (default 8), and MaxRun new
 	// jobs at most in one step (default 256).
 	Parallel, MaxRun int
+	// ZK proves zk jobs, by model id.
+	ZK map[string]*ZKProver
 	// Decrypt opens what was encrypted to this provider's key: granted
 	// weights and encrypted inputs (nil: public artifacts and inputs only).
 	Decrypt func(ciphertext []byte) ([]byte, error)
@@ -272,7 +274,7 @@ func (d *Daemon) next(j *market.Job, a *market.Assignment, w *Work) (*action, er
 		if a.Role == market.RoleArbiter || j.Mode.Kind == market.ModeRedundant {
 			return d.msg(w, "market/commit", market.MsgCommit{Job: j.ID, Commitment: market.Commitment(j.ID, d.addr, w.Output, w.Salt)})
 		}
-		return d.msg(w, "market/commit", market.MsgCommit{Job: j.ID, Output: w.Output, OutputCID: w.OutputCID})
+		return d.msg(w, "market/commit", market.MsgCommit{Job: j.ID, Output: w.Output, OutputCID: w.OutputCID, Evidence: w.Evidence})
 	case market.AsgCommitted:
 		if j.WindowEnd == 0 {
 			return nil, nil // others have yet to commit
@@ -324,7 +326,7 @@ func (d *Daemon) execute(ctx context.Context, j *market.Job, w *Work) error {
 	if _, err := d.cfg.Chain.Query(ctx, "/market/offer", map[string]any{"model": j.Model}, &offer, 0); err != nil {
 		return err
 	}
-	out, err := d.result(ctx, j, &offer)
+	out, evidence, err := d.result(ctx, j, &offer)
 	var decline *declineError
 	if errors.As(err, &decline) {
 		w.Failed = decline.Error()
@@ -345,7 +347,7 @@ func (d *Daemon) execute(ctx context.Context, j *market.Job, w *Work) error {
 	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	w.Output, w.OutputCID, w.Salt = Digest(out), cid, salt
+	w.Output, w.OutputCID, w.Salt, w.Evidence = Digest(out), cid, salt, evidence
 	d.Served.Add(1)
 	d.log.Info("ran job", "job", j.ID, "model", j.Model, "output", hex.EncodeToString(w.Output), "cid", cid)
 	if d.cfg.LogName != "" && w.Logged < 0 {
@@ -366,47 +368,50 @@ func (e *declineError) Error() string { return e.err.Error() }
 // result computes a job's output document. Errors that are the input's
 // fault become part of the (deterministic) output, so redundant providers
 // agree on them and the buyer pays for the run it asked for.
-func (d *Daemon) result(ctx context.Context, j *market.Job, o *market.Offer) ([]byte, error) {
+func (d *Daemon) result(ctx context.Context, j *market.Job, o *market.Offer) (out, evidence []byte, err error) {
 	if !modeAllowed(o.Format, j.Mode) {
-		return nil, &declineError{fmt.Errorf("format %s is not served under %s", o.Format, j.Mode)}
+		return nil, nil, &declineError{fmt.Errorf("format %s is not served under %s", o.Format, j.Mode)}
 	}
 	input, err := d.cfg.Blobs.GetBlob(ctx, j.InputCID, 64<<20)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if j.Encrypted {
 		if d.cfg.Decrypt == nil {
-			return nil, &declineError{errors.New("the input is encrypted and the daemon has no decryption identity")}
+			return nil, nil, &declineError{errors.New("the input is encrypted and the daemon has no decryption identity")}
 		}
 		if input, err = d.cfg.Decrypt(input); err != nil {
-			return nil, &declineError{fmt.Errorf("decrypt the input: %w", err)}
+			return nil, nil, &declineError{fmt.Errorf("decrypt the input: %w", err)}
 		}
 	}
 	if o.Format == "openai" {
 		out, err := d.cfg.Runner.ForwardOpenAI(ctx, string(j.Model), input)
 		if err != nil {
-			return nil, &declineError{err}
+			return nil, nil, &declineError{err}
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	e := d.cfg.Runner.Cached(o.ArtifactDigest)
 	if e == nil {
 		artifact, err := d.artifact(ctx, j, o)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if e, err = d.cfg.Runner.Load(artifact, o.ArtifactDigest); err != nil {
-			return nil, &declineError{err}
+			return nil, nil, &declineError{err}
 		}
 	}
+	if j.Mode.Kind == market.ModeZK {
+		return d.proveJob(ctx, j, o, e, input)
+	}
 	if !bytes.Equal(Digest(input), j.InputDigest) {
-		return (&Output{Model: "sha256:" + o.ArtifactDigest, Input: hex.EncodeToString(Digest(input)), Error: "the input does not match the job's input digest"}).Encode(), nil
+		return (&Output{Model: "sha256:" + o.ArtifactDigest, Input: hex.EncodeToString(Digest(input)), Error: "the input does not match the job's input digest"}).Encode(), nil, nil
 	}
-	out, err := Run(e, o.ArtifactDigest, input)
+	out, err = Run(e, o.ArtifactDigest, input)
 	if err != nil {
-		return (&Output{Model: "sha256:" + o.ArtifactDigest, Input: hex.EncodeToString(Digest(input)), Error: err.Error()}).Encode(), nil
+		return (&Output{Model: "sha256:" + o.ArtifactDigest, Input: hex.EncodeToString(Digest(input)), Error: err.Error()}).Encode(), nil, nil
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 // artifact fetches a model's artifact: public, or granted to this

@@ -34,36 +34,11 @@ import (
 	vairt "github.com/vai-dev/vai/runtime"
 )
 
-// Output is the result document of a job run by the deterministic
-// runtime. Its bytes (JSON, fields in this order, no spaces) are the same
-// on every provider for the same model and input, so redundant providers
-// agree on its digest.
-type Output struct {
-	// Model is the digest of the .vaim artifact, Input the SHA-256 of the
-	// input's bytes.
-	Model   string   `json:"model"`
-	Input   string   `json:"input"`
-	Outputs []Sample `json:"outputs,omitempty"`
-	// Error, instead of outputs, when the input cannot be run (malformed,
-	// wrong shape, out of range): deterministic, so providers agree on it.
-	Error string `json:"error,omitempty"`
-}
+// Output is the result document of a job (market.OutputDoc).
+type Output = market.OutputDoc
 
-// Sample is one sample's result: the predicted class and the raw int8
-// outputs.
-type Sample struct {
-	Argmax int    `json:"argmax"`
-	Output []int8 `json:"output"`
-}
-
-// Encode returns an output's canonical bytes.
-func (o *Output) Encode() []byte {
-	b, err := json.Marshal(o)
-	if err != nil {
-		panic(err) // ints and strings only
-	}
-	return b
-}
+// Sample is one sample's result.
+type Sample = market.Sample
 
 // Digest is the SHA-256 of data.
 func Digest(data []byte) []byte {
@@ -139,13 +114,7 @@ func Run(e *vairt.Executor, modelDigest string, input []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := len(out) / n
-	o := Output{Model: "sha256:" + modelDigest, Input: hex.EncodeToString(Digest(input)), Outputs: make([]Sample, n)}
-	for i := range n {
-		v := out[i*size : (i+1)*size]
-		o.Outputs[i] = Sample{Argmax: vairt.Argmax(v), Output: v}
-	}
-	return o.Encode(), nil
+	return market.NewOutputDoc(modelDigest, Digest(input), out, n).Encode(), nil
 }
 
 // ForwardOpenAI sends input (an OpenAI chat-completions request body) to

@@ -23,6 +23,8 @@ type Work struct {
 	Output    []byte `json:"output,omitempty"`
 	OutputCID string `json:"output_cid,omitempty"`
 	Salt      []byte `json:"salt,omitempty"`
+	// Evidence for zk and tee jobs (the proof).
+	Evidence []byte `json:"evidence,omitempty"`
 	// Failed says why the job could not be run (it is declined).
 	Failed string `json:"failed,omitempty"`
 	// Pending is a transaction that may still land: nothing more is sent

@@ -318,6 +318,7 @@ func (m *Module) commit(ctx *ledger.Context, msg *MsgCommit) error {
 		if err := v.Verify(ctx, j, a.Provider, msg.Output, msg.Evidence); err != nil {
 			return ErrVerification.Wrap(err)
 		}
+		j.Result.Evidence = msg.Evidence
 		return m.settle(ctx, j, []int{indexOf(j, a)}, CloseSettled)
 	}
 }

@@ -146,6 +146,10 @@ type Result struct {
 	OutputCID string       `json:"output_cid"`
 	Provider  wire.Address `json:"provider"`
 	Height    int64        `json:"height"`
+	// Evidence is the proof or attestation a zk or tee result was
+	// accepted on, kept for audits (a zk proof can be checked again, on
+	// Ethereum too).
+	Evidence []byte `json:"evidence,omitempty"`
 }
 
 // Challenge of an optimistic result.

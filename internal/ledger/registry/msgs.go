@@ -11,8 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/github/go-spdx/v2/spdxexp"
+
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
+	"github.com/vai-dev/vai/zkml"
 
 	"github.com/vai-dev/vai/cas"
 	"github.com/vai-dev/vai/internal/ledger"
@@ -159,7 +161,62 @@ type MsgRegisterModel struct {
 	Base         ID     `json:"base,omitzero"`
 	Datasets     []ID   `json:"datasets,omitzero"`
 	Run          ID     `json:"run,omitzero"`
+	ZKCommitment string `json:"zk_commitment,omitzero"`
 	Content
+}
+
+// checkCommitment accepts a zkML weight commitment in canonical form.
+func checkCommitment(s string) error {
+	e, err := zkml.ParseFieldHex(s)
+	if err != nil {
+		return ErrInvalid.Wrapf("zk_commitment: %v", err)
+	}
+	if zkml.FieldHex(e) != s {
+		return ErrInvalid.Wrapf("zk_commitment: write it as zkml prints it (0x and 64 lowercase hex digits)")
+	}
+	return nil
+}
+
+// MsgSetZKCommitment sets the zkML weight commitment of a model registered
+// without one (its owner only; once).
+type MsgSetZKCommitment struct {
+	Model      ID     `json:"model"`
+	Commitment string `json:"commitment"`
+}
+
+// Validate implements ledger.Msg.
+func (m *MsgSetZKCommitment) Validate() error {
+	if _, err := ParseID(string(m.Model)); err != nil {
+		return err
+	}
+	return checkCommitment(m.Commitment)
+}
+
+func (m *Module) setZKCommitment(ctx *ledger.Context, msg *MsgSetZKCommitment) error {
+	x, ok := GetModel(ctx, msg.Model)
+	if !ok {
+		return ErrNotFound.Wrapf("model %s", msg.Model)
+	}
+	if x.Owner != ctx.Signer() {
+		return ErrUnauthorized.Wrapf("only the model's owner %s sets its commitment", x.Owner)
+	}
+	if x.ZKCommitment != "" {
+		return ErrInvalid.Wrapf("model %s already has zk commitment %s (a new weight version is a new model)", x.ID, x.ZKCommitment)
+	}
+	x.ZKCommitment = msg.Commitment
+	put(ctx, pModel+string(x.ID), x)
+	ctx.Emit("model_zk_commitment", ledger.AI("id", string(x.ID)), ledger.A("commitment", x.ZKCommitment))
+	return nil
+}
+
+// ModelCommitment implements the zk module's view of the registry: a
+// model's weight commitment and owner.
+func (k *Keeper) ModelCommitment(ctx *ledger.Context, id string) (string, wire.Address, bool) {
+	x, ok := GetModel(ctx, ID(id))
+	if !ok || x.ZKCommitment == "" {
+		return "", wire.Address{}, false
+	}
+	return x.ZKCommitment, x.Owner, true
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -188,6 +245,11 @@ func (m *MsgRegisterModel) Validate() error {
 	}
 	if m.Base == m.ID {
 		return ErrInvalid.Wrapf("a model cannot be its own base")
+	}
+	if m.ZKCommitment != "" {
+		if err := checkCommitment(m.ZKCommitment); err != nil {
+			return err
+		}
 	}
 	return m.Content.validate(m.ID)
 }
@@ -308,6 +370,7 @@ func (m *Module) Msgs() []ledger.MsgType {
 			return GasRun + GasRunPerByte*uint64(len(x.Statement))
 		}),
 		ledger.Handler("registry/set_alias", GasAlias, m.setAlias),
+		ledger.Handler("registry/set_zk_commitment", GasAlias, m.setZKCommitment),
 		ledger.Handler("registry/register_work", GasWork, m.registerWork),
 		ledger.Handler("registry/withdraw_dataset", GasWithdraw, m.withdrawDataset),
 		ledger.Handler("registry/deny", GasDeny, m.deny),
@@ -435,7 +498,7 @@ func (m *Module) registerModel(ctx *ledger.Context, msg *MsgRegisterModel) error
 		}
 	}
 	x := Model{ID: msg.ID, Name: msg.Name, Format: msg.Format, Architecture: msg.Architecture, License: msg.License,
-		Owner: owner, Terms: msg.Terms, Base: base, Datasets: nonNil(datasets), Run: msg.Run, Content: msg.Content, Registered: stamp(ctx)}
+		Owner: owner, Terms: msg.Terms, Base: base, Datasets: nonNil(datasets), Run: msg.Run, ZKCommitment: msg.ZKCommitment, Content: msg.Content, Registered: stamp(ctx)}
 	put(ctx, pModel+string(x.ID), x)
 	store(ctx).Set([]byte(pName+x.Name), owner.Bytes())
 	index(ctx, owner, x.ID, append(slices.Clone(x.Datasets), x.Base, x.Run)...)

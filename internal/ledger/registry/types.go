@@ -76,6 +76,10 @@ type Model struct {
 	Base         ID           `json:"base,omitempty"`
 	Datasets     []ID         `json:"datasets"`
 	Run          ID           `json:"run,omitempty"`
+	// ZKCommitment is the zkML weight commitment (package zkml: a salted
+	// Poseidon2 hash of the weights, 0x-hex field element) that proofs of
+	// this model's inferences must carry; set at registration or once later.
+	ZKCommitment string `json:"zk_commitment,omitempty"`
 	Content
 	Registered Stamp `json:"registered"`
 }
