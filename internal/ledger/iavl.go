@@ -3,10 +3,12 @@ package ledger
 import (
 	"bytes"
 	"errors"
+	"sync"
 
 	dbm "github.com/cometbft/cometbft-db"
 	"github.com/cosmos/iavl"
 	idb "github.com/cosmos/iavl/db"
+	ics23 "github.com/cosmos/ics23/go"
 )
 
 // The state is one IAVL tree (DESIGN D3): app hash = IAVL root, IAVL version
@@ -95,11 +97,20 @@ func (s treeKV) iter(start, end []byte, asc bool) Iterator {
 }
 
 // versionKV is a committed version of the tree: read-only, safe to share.
-type versionKV struct{ t *iavl.ImmutableTree }
+// Every read holds saving for reading: IAVL's node database has fields
+// (its fast-storage version) that SaveVersion writes without a lock of its
+// own and that every read of any version reads (found by the race
+// detector with queries running during commits).
+type versionKV struct {
+	t      *iavl.ImmutableTree
+	saving *sync.RWMutex
+}
 
 var errReadOnly = errors.New("write to a committed state version")
 
 func (s versionKV) Get(k []byte) []byte {
+	s.saving.RLock()
+	defer s.saving.RUnlock()
 	v, err := s.t.Get(k)
 	if err != nil {
 		storagePanic("get", err)
@@ -117,11 +128,56 @@ func (s versionKV) ReverseIterator(start, end []byte) Iterator {
 }
 
 func (s versionKV) iter(start, end []byte, asc bool) Iterator {
+	s.saving.RLock()
+	defer s.saving.RUnlock()
 	it, err := s.t.Iterator(start, end, asc)
 	if err != nil {
 		storagePanic("iterate", err)
 	}
-	return iavlIter{it}
+	return lockedIter{iavlIter{it}, s.saving}
+}
+
+// proof returns the ICS23 proof of a key in the version.
+func (s versionKV) proof(key []byte) (*ics23.CommitmentProof, error) {
+	s.saving.RLock()
+	defer s.saving.RUnlock()
+	return s.t.GetProof(key)
+}
+
+// lockedIter reads a committed version's iterator under the saving lock.
+type lockedIter struct {
+	it     iavlIter
+	saving *sync.RWMutex
+}
+
+func (i lockedIter) Valid() bool {
+	i.saving.RLock()
+	defer i.saving.RUnlock()
+	return i.it.Valid()
+}
+
+func (i lockedIter) Next() {
+	i.saving.RLock()
+	defer i.saving.RUnlock()
+	i.it.Next()
+}
+
+func (i lockedIter) Key() []byte {
+	i.saving.RLock()
+	defer i.saving.RUnlock()
+	return i.it.Key()
+}
+
+func (i lockedIter) Value() []byte {
+	i.saving.RLock()
+	defer i.saving.RUnlock()
+	return i.it.Value()
+}
+
+func (i lockedIter) Close() error {
+	i.saving.RLock()
+	defer i.saving.RUnlock()
+	return i.it.Close()
 }
 
 type iavlIter struct {

@@ -85,6 +85,9 @@ type Ledger struct {
 	txs    *txCache
 	log    *slog.Logger
 
+	// saving is held for writing while IAVL saves or prunes a version,
+	// and for reading by every read of a committed version (versionKV).
+	saving     sync.RWMutex
 	mu         sync.RWMutex // guards tree versions and the fields below
 	tree       *iavl.MutableTree
 	chainID    string
@@ -138,7 +141,7 @@ func New(cfg Config) (*Ledger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ledger: failed to load version %d: %w", v, err)
 		}
-		kv := versionKV{imm}
+		kv := versionKV{imm, &l.saving}
 		l.chainID = string(kv.Get(chainIDKey))
 		_, l.lastTime = decodeLastBlock(kv.Get(lastBlockKey))
 		l.lastHeight = v
@@ -319,7 +322,9 @@ func (l *Ledger) ExportGenesis() (map[string]json.RawMessage, int64, error) {
 // Commit saves the state of the block last finalized as a new version.
 func (l *Ledger) Commit() error {
 	l.mu.Lock()
+	l.saving.Lock()
 	_, v, err := l.tree.SaveVersion()
+	l.saving.Unlock()
 	if err != nil {
 		l.mu.Unlock()
 		return fmt.Errorf("ledger: failed to save state: %w", err)
@@ -330,7 +335,9 @@ func (l *Ledger) Commit() error {
 
 	if k := l.cfg.KeepVersions; k > 0 && v > k && v%100 == 0 {
 		l.mu.Lock()
+		l.saving.Lock()
 		err := l.tree.DeleteVersionsTo(v - k)
+		l.saving.Unlock()
 		l.mu.Unlock()
 		if err != nil {
 			l.log.Warn("failed to prune old state versions", "to", v-k, "err", err)
@@ -356,7 +363,7 @@ func (l *Ledger) committed() KV {
 	if err != nil {
 		storagePanic("load committed version", err)
 	}
-	return versionKV{imm}
+	return versionKV{imm, &l.saving}
 }
 
 // versionAt returns a read-only view of the state at height h (0: latest).
@@ -374,7 +381,7 @@ func (l *Ledger) versionAt(h int64) (KV, int64, error) {
 	if err != nil || (h != latest && !l.tree.VersionExists(h)) {
 		return nil, 0, ErrHeightNotStored.Wrapf("height %d is pruned", h)
 	}
-	return versionKV{imm}, h, nil
+	return versionKV{imm, &l.saving}, h, nil
 }
 
 // resetCheck starts a fresh mempool state over the last committed version.

@@ -122,10 +122,9 @@ func (l *Ledger) queryStore(key []byte, height int64, prove bool) (*QueryResult,
 	if err != nil {
 		return nil, err
 	}
-	t := kv.(versionKV).t
 	res := &QueryResult{Value: kv.Get(key), Height: h, Key: key}
 	if prove {
-		p, err := t.GetProof(key)
+		p, err := kv.(versionKV).proof(key)
 		if err != nil {
 			return nil, ErrInternal.Wrapf("proof of %x at %d: %v", key, h, err)
 		}
