@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -40,6 +41,11 @@ type Circuit struct {
 	arch *Arch
 	opts Options
 	ccs  constraint.ConstraintSystem
+	// solving serialises the solver: gnark's lookup blueprints cache
+	// state in the constraint system (Reset at the start of each solve),
+	// so two concurrent solves of one system can read a truncated table
+	// and panic (seen in TestDigitsBitExact).
+	solving *sync.Mutex
 }
 
 // Compile compiles m's architecture into a circuit. The parameters of m are
@@ -59,7 +65,7 @@ func CompileArch(a *Arch, opts Options) (*Circuit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to compile circuit: %w", err)
 	}
-	return &Circuit{arch: a, opts: opts, ccs: ccs}, nil
+	return &Circuit{arch: a, opts: opts, ccs: ccs, solving: new(sync.Mutex)}, nil
 }
 
 // Arch returns the circuit's architecture.
@@ -217,7 +223,10 @@ func Solve(c *Circuit, m *runtime.Model, salt Salt, input []int8, jobID []byte) 
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ccs.IsSolved(w); err != nil {
+	c.solving.Lock()
+	err = c.ccs.IsSolved(w)
+	c.solving.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("constraints not satisfied: %w", err)
 	}
 	return pub, nil
@@ -231,7 +240,9 @@ func Prove(c *Circuit, pk groth16.ProvingKey, m *runtime.Model, salt Salt, input
 	if err != nil {
 		return nil, err
 	}
+	c.solving.Lock()
 	prf, err := groth16.Prove(c.ccs, pk, w, solidity.WithProverTargetSolidityVerifier(backend.GROTH16))
+	c.solving.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("failed to prove: %w", err)
 	}
