@@ -206,19 +206,17 @@ func newProviderRegisterCmd(g *globalFlags, update bool) *cobra.Command {
 	return cmd
 }
 
-func newProviderUnbondCmd(g *globalFlags) *cobra.Command {
+// newMsgCmd is a command that signs one message, built from its
+// arguments, with the key --from names.
+func newMsgCmd(g *globalFlags, use, short, fromHelp string, args cobra.PositionalArgs, build func(args []string, f *clientFlags) (wire.Msg, error)) *cobra.Command {
 	var tf txFlags
 	var from string
 	cmd := &cobra.Command{
-		Use:   "unbond AMOUNT --from KEY",
-		Short: "Start unbonding stake (withdraw it after the unbonding period; it stays slashable until then)",
-		Args:  cobra.ExactArgs(1),
+		Use:   use,
+		Short: short,
+		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			amt, err := wire.ParseCoin(args[0])
-			if err != nil {
-				return err
-			}
-			m, err := wire.NewMsg("market/unbond", market.MsgUnbond{Amount: amt})
+			m, err := build(args, &tf.clientFlags)
 			if err != nil {
 				return err
 			}
@@ -226,55 +224,37 @@ func newProviderUnbondCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	tf.register(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "the provider's key (required)")
+	cmd.Flags().StringVar(&from, "from", "", fromHelp+" (required)")
 	cmd.MarkFlagRequired("from")
 	return cmd
+}
+
+func newProviderUnbondCmd(g *globalFlags) *cobra.Command {
+	return newMsgCmd(g, "unbond AMOUNT --from KEY", "Start unbonding stake (withdraw it after the unbonding period; it stays slashable until then)",
+		"the provider's key", cobra.ExactArgs(1), func(args []string, _ *clientFlags) (wire.Msg, error) {
+			amt, err := wire.ParseCoin(args[0])
+			if err != nil {
+				return wire.Msg{}, err
+			}
+			return wire.NewMsg("market/unbond", market.MsgUnbond{Amount: amt})
+		})
 }
 
 func newProviderSimpleCmd(g *globalFlags, use, short, typ string, v any) *cobra.Command {
-	var tf txFlags
-	var from string
-	cmd := &cobra.Command{
-		Use:   use + " --from KEY",
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := wire.NewMsg(typ, v)
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
-		},
-	}
-	tf.register(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "the provider's key (required)")
-	cmd.MarkFlagRequired("from")
-	return cmd
+	return newMsgCmd(g, use+" --from KEY", short, "the provider's key", cobra.NoArgs, func([]string, *clientFlags) (wire.Msg, error) {
+		return wire.NewMsg(typ, v)
+	})
 }
 
 func newProviderEndorseCmd(g *globalFlags) *cobra.Command {
-	var tf txFlags
-	var from string
-	cmd := &cobra.Command{
-		Use:   "endorse PROVIDER --from AUDITOR",
-		Short: "As an auditor, vouch for a provider's hardware attributes (cleared when they change)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := g.resolveAddress(&tf.clientFlags, args[0])
+	return newMsgCmd(g, "endorse PROVIDER --from AUDITOR", "As an auditor, vouch for a provider's hardware attributes (cleared when they change)",
+		"the auditor's key", cobra.ExactArgs(1), func(args []string, f *clientFlags) (wire.Msg, error) {
+			p, err := g.resolveAddress(f, args[0])
 			if err != nil {
-				return err
+				return wire.Msg{}, err
 			}
-			m, err := wire.NewMsg("market/endorse", market.MsgEndorse{Provider: p})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
-		},
-	}
-	tf.register(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "the auditor's key (required)")
-	cmd.MarkFlagRequired("from")
-	return cmd
+			return wire.NewMsg("market/endorse", market.MsgEndorse{Provider: p})
+		})
 }
 
 func printProvider(g *globalFlags, p *market.ProviderResponse) {
@@ -902,6 +882,19 @@ func jobID(r *client.TxResult) (uint64, error) {
 	return 0, errors.New("the submission's result has no job_submitted event")
 }
 
+// jobByID reads the job an argument names.
+func jobByID(ctx context.Context, c *client.Client, arg string) (*market.Job, error) {
+	id, err := strconv.ParseUint(arg, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("job id: %w", err)
+	}
+	var j market.Job
+	if _, err := c.Query(ctx, "/market/job", map[string]any{"id": id}, &j, 0); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
 // waitJob polls until a job closes.
 func waitJob(ctx context.Context, c *client.Client, id uint64) (*market.Job, error) {
 	for {
@@ -997,22 +990,18 @@ func newJobShowCmd(g *globalFlags) *cobra.Command {
 		Short: "Show a job: assignments, result, how it closed (and the output once accepted)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 64)
-			if err != nil {
-				return fmt.Errorf("job id: %w", err)
-			}
 			pc, err := g.provenance(&f)
 			if err != nil {
 				return err
 			}
-			var j market.Job
-			if _, err := pc.Chain.Query(cmd.Context(), "/market/job", map[string]any{"id": id}, &j, 0); err != nil {
+			j, err := jobByID(cmd.Context(), pc.Chain, args[0])
+			if err != nil {
 				return err
 			}
 			if j.State != market.StateClosed {
-				return g.print(j, func() { printJob(g, &j) })
+				return g.print(j, func() { printJob(g, j) })
 			}
-			return printJobResult(cmd.Context(), g, pc, &j)
+			return printJobResult(cmd.Context(), g, pc, j)
 		},
 	}
 	f.register(cmd)
@@ -1068,26 +1057,11 @@ func newJobListCmd(g *globalFlags) *cobra.Command {
 }
 
 func newJobActionCmd(g *globalFlags, use, short, typ string) *cobra.Command {
-	var tf txFlags
-	var from string
-	cmd := &cobra.Command{
-		Use:   use + " ID --from KEY",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 64)
-			if err != nil {
-				return fmt.Errorf("job id: %w", err)
-			}
-			m, err := wire.NewMsg(typ, market.MsgJobAction{Job: id})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
-		},
-	}
-	tf.register(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "the signing key (required)")
-	cmd.MarkFlagRequired("from")
-	return cmd
+	return newMsgCmd(g, use+" ID --from KEY", short, "the signing key", cobra.ExactArgs(1), func(args []string, _ *clientFlags) (wire.Msg, error) {
+		id, err := strconv.ParseUint(args[0], 10, 64)
+		if err != nil {
+			return wire.Msg{}, fmt.Errorf("job id: %w", err)
+		}
+		return wire.NewMsg(typ, market.MsgJobAction{Job: id})
+	})
 }

@@ -274,28 +274,14 @@ func newSessionShowCmd(g *globalFlags) *cobra.Command {
 }
 
 func newSessionCloseCmd(g *globalFlags) *cobra.Command {
-	var tf txFlags
-	var from string
-	cmd := &cobra.Command{
-		Use:   "close SESSION --from KEY",
-		Short: "Close a session (its provider any time, its buyer after expiry): the deposit left is refunded",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	return newMsgCmd(g, "close SESSION --from KEY", "Close a session (its provider any time, its buyer after expiry): the deposit left is refunded",
+		"the signing key", cobra.ExactArgs(1), func(args []string, _ *clientFlags) (wire.Msg, error) {
 			id, err := strconv.ParseUint(args[0], 10, 64)
 			if err != nil {
-				return fmt.Errorf("session id: %w", err)
+				return wire.Msg{}, fmt.Errorf("session id: %w", err)
 			}
-			m, err := wire.NewMsg("market/close_session", market.MsgSessionAction{Session: id})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
-		},
-	}
-	tf.register(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "the signing key (required)")
-	cmd.MarkFlagRequired("from")
-	return cmd
+			return wire.NewMsg("market/close_session", market.MsgSessionAction{Session: id})
+		})
 }
 
 func newSessionAuditCmd(g *globalFlags) *cobra.Command {

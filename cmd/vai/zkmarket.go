@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -205,18 +204,15 @@ func newZKJobProofCmd(g *globalFlags) *cobra.Command {
 		Short: "Write the proof a zk job was settled on, from the chain's record (verify it anywhere)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 64)
-			if err != nil {
-				return fmt.Errorf("job id: %w", err)
-			}
 			pc, err := g.provenance(&f)
 			if err != nil {
 				return err
 			}
-			var j market.Job
-			if _, err := pc.Chain.Query(cmd.Context(), "/market/job", map[string]any{"id": id}, &j, 0); err != nil {
+			j, err := jobByID(cmd.Context(), pc.Chain, args[0])
+			if err != nil {
 				return err
 			}
+			id := j.ID
 			rec, err := pc.Record(cmd.Context(), j.Model)
 			if err != nil {
 				return err
@@ -224,7 +220,7 @@ func newZKJobProofCmd(g *globalFlags) *cobra.Command {
 			if rec == nil || rec.Model == nil || rec.Model.ZKCommitment == "" {
 				return fmt.Errorf("model %s has no zk commitment", j.Model)
 			}
-			p, vkID, err := zk.JobProof(&j, rec.Model.ZKCommitment)
+			p, vkID, err := zk.JobProof(j, rec.Model.ZKCommitment)
 			if err != nil {
 				return err
 			}

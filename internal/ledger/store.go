@@ -242,3 +242,33 @@ func (it *mergeIter) Next()         { it.advance() }
 func (it *mergeIter) Key() []byte   { return it.key }
 func (it *mergeIter) Value() []byte { return it.value }
 func (it *mergeIter) Close() error  { return it.parent.Close() }
+
+// GetJSON reads and decodes the record at key of a module's store (nil,
+// false if absent). A record that does not decode is a corrupt state: it
+// panics with a StorageError, which halts the node.
+func GetJSON[T any](kv KV, key []byte) (*T, bool) {
+	b := kv.Get(key)
+	if b == nil {
+		return nil, false
+	}
+	var v T
+	if err := DecodeJSON(b, &v); err != nil {
+		panic(&StorageError{Err: fmt.Errorf("corrupt record %q: %w", key, err)})
+	}
+	return &v, true
+}
+
+// ScanJSON decodes every record under prefix, in key order.
+func ScanJSON[T any](kv KV, prefix []byte) []T {
+	it := kv.Iterator(prefix, PrefixEnd(prefix))
+	defer it.Close()
+	out := []T{}
+	for ; it.Valid(); it.Next() {
+		var v T
+		if err := DecodeJSON(it.Value(), &v); err != nil {
+			panic(&StorageError{Err: fmt.Errorf("corrupt record %q: %w", it.Key(), err)})
+		}
+		out = append(out, v)
+	}
+	return out
+}

@@ -289,15 +289,7 @@ const (
 func store(ctx *ledger.Context) ledger.KV { return ctx.Store(Name) }
 
 func get[T any](ctx *ledger.Context, key string) (*T, bool) {
-	b := store(ctx).Get([]byte(key))
-	if b == nil {
-		return nil, false
-	}
-	var v T
-	if err := ledger.DecodeJSON(b, &v); err != nil {
-		panic(&ledger.StorageError{Err: fmt.Errorf("corrupt market record %q: %w", key, err)})
-	}
-	return &v, true
+	return ledger.GetJSON[T](store(ctx), []byte(key))
 }
 
 func put(ctx *ledger.Context, key string, v any) {

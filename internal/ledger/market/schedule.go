@@ -144,15 +144,7 @@ func (m *Module) EndBlock(ctx *ledger.Context) error {
 }
 
 func (m *Module) processDeadlines(ctx *ledger.Context, budget *uint32) error {
-	s := store(ctx)
-	end := append([]byte(pDeadline), ledger.PutUint64(uint64(ctx.Height)+1)...)
-	it := s.Iterator([]byte(pDeadline), end)
-	var due []uint64
-	for ; it.Valid() && uint32(len(due)) < *budget; it.Next() {
-		due = append(due, ledger.Uint64(it.Key()[len(pDeadline)+8:]))
-	}
-	it.Close()
-	*budget -= uint32(len(due))
+	_, due := dueIDs(ctx, pDeadline, budget)
 	for _, id := range due {
 		j, ok := GetJob(ctx, id)
 		if !ok || j.State == StateClosed {
@@ -163,6 +155,21 @@ func (m *Module) processDeadlines(ctx *ledger.Context, budget *uint32) error {
 		}
 	}
 	return nil
+}
+
+// dueIDs reads an index of keys prefix|height|id for heights up to the
+// current one, in order, at most *budget of them (the budget is reduced by
+// their number), and returns the keys and the ids.
+func dueIDs(ctx *ledger.Context, prefix string, budget *uint32) (keys [][]byte, ids []uint64) {
+	end := append([]byte(prefix), ledger.PutUint64(uint64(ctx.Height)+1)...)
+	it := store(ctx).Iterator([]byte(prefix), end)
+	for ; it.Valid() && uint32(len(keys)) < *budget; it.Next() {
+		keys = append(keys, it.Key())
+		ids = append(ids, ledger.Uint64(it.Key()[len(prefix)+8:]))
+	}
+	it.Close()
+	*budget -= uint32(len(keys))
+	return keys, ids
 }
 
 // slotBudget is the most each of n more executors may cost.

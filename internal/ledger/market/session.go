@@ -442,18 +442,10 @@ func (m *Module) finalizeBatchMsg(ctx *ledger.Context, msg *MsgFinalizeBatch) er
 
 // sessionsDue closes sessions past their expiry, refunding what is left.
 func (m *Module) sessionsDue(ctx *ledger.Context, budget *uint32) error {
-	s := store(ctx)
-	end := append([]byte(pSessionDue), ledger.PutUint64(uint64(ctx.Height)+1)...)
-	it := s.Iterator([]byte(pSessionDue), end)
-	var keys [][]byte
-	for ; it.Valid() && uint32(len(keys)) < *budget; it.Next() {
-		keys = append(keys, it.Key())
-	}
-	it.Close()
-	*budget -= uint32(len(keys))
-	for _, k := range keys {
-		s.Delete(k)
-		ss, ok := GetSession(ctx, ledger.Uint64(k[len(pSessionDue)+8:]))
+	keys, ids := dueIDs(ctx, pSessionDue, budget)
+	for i, k := range keys {
+		store(ctx).Delete(k)
+		ss, ok := GetSession(ctx, ids[i])
 		if !ok || ss.State != SessionOpen {
 			continue
 		}
@@ -465,18 +457,10 @@ func (m *Module) sessionsDue(ctx *ledger.Context, budget *uint32) error {
 }
 
 func (m *Module) batchDue(ctx *ledger.Context, budget *uint32) error {
-	s := store(ctx)
-	end := append([]byte(pBatchDue), ledger.PutUint64(uint64(ctx.Height)+1)...)
-	it := s.Iterator([]byte(pBatchDue), end)
-	var keys [][]byte
-	for ; it.Valid() && uint32(len(keys)) < *budget; it.Next() {
-		keys = append(keys, it.Key())
-	}
-	it.Close()
-	*budget -= uint32(len(keys))
-	for _, k := range keys {
-		s.Delete(k)
-		b, ok := GetBatch(ctx, ledger.Uint64(k[len(pBatchDue)+8:]))
+	keys, ids := dueIDs(ctx, pBatchDue, budget)
+	for i, k := range keys {
+		store(ctx).Delete(k)
+		b, ok := GetBatch(ctx, ids[i])
 		if !ok || b.State != BatchPending {
 			continue
 		}

@@ -294,17 +294,7 @@ func sortByHeight[T any](s []T, st func(T) Stamp) {
 }
 
 func scan[T any](ctx *ledger.Context, prefix string) []T {
-	it := store(ctx).Iterator([]byte(prefix), ledger.PrefixEnd([]byte(prefix)))
-	defer it.Close()
-	out := []T{}
-	for ; it.Valid(); it.Next() {
-		var v T
-		if err := ledger.DecodeJSON(it.Value(), &v); err != nil {
-			panic(&ledger.StorageError{Err: err})
-		}
-		out = append(out, v)
-	}
-	return out
+	return ledger.ScanJSON[T](store(ctx), []byte(prefix))
 }
 
 // --- invariants ---
