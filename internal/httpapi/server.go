@@ -99,6 +99,15 @@ var Routes = []string{
 	"GET /registry/works/{hash}",
 	"GET /registry/deny/{hash}",
 	"GET /registry/params",
+	"GET /market/params",
+	"GET /market/providers",
+	"GET /market/providers/{address}",
+	"GET /market/offers/{model}",
+	"GET /market/jobs",
+	"GET /market/jobs/{id}",
+	"GET /market/sessions/{id}",
+	"GET /market/sessions/{id}/batches",
+	"GET /market/batches/{id}",
 	"GET /blobs/{cid}",
 	"HEAD /blobs/{cid}",
 	"PUT /blobs/{cid}",
@@ -124,6 +133,7 @@ func (s *Server) routes() {
 	s.route("POST /txs/estimate", s.estimate)
 	s.route("GET /txs/{hash}", s.tx)
 	s.registryRoutes()
+	s.marketRoutes()
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)

@@ -153,6 +153,21 @@ func TestRESTAPI(t *testing.T) {
 	getJSON(t, api+"/txs/"+strings.Repeat("AB", 32), 404, nil)
 	getJSON(t, api+"/no/such/route", 404, nil)
 
+	// The market's records.
+	var mp struct {
+		MinStake wire.Coin `json:"min_stake"`
+	}
+	getJSON(t, api+"/market/params", 200, &mp)
+	if mp.MinStake.IsZero() {
+		t.Error("GET /market/params: no min_stake")
+	}
+	var jobs []map[string]any
+	getJSON(t, api+"/market/jobs?open=true", 200, &jobs)
+	getJSON(t, api+"/market/jobs/999", 404, nil)
+	getJSON(t, api+"/market/jobs/x", 400, nil)
+	getJSON(t, api+"/market/jobs?buyer=vai1nope", 400, nil)
+	getJSON(t, api+"/market/providers/vai1nope", 400, nil)
+
 	var codes []httpapi.ErrorCode
 	getJSON(t, api+"/errors", 200, &codes)
 	found := false
