@@ -76,6 +76,33 @@ func (c *Context) branch() (*Context, *Cache) {
 	return &b, cache
 }
 
+// Try runs fn on a branch of c: its writes and events are kept if it
+// returns nil and discarded if it returns an error, which Try returns.
+// End-of-block hooks use it so that one record's failure undoes only its
+// own changes.
+// A panic in fn other than a StorageError is a bug; it is deterministic
+// (the same state panics on every validator), so Try returns it as an
+// error, as a failed transaction would.
+func (c *Context) Try(fn func(*Context) error) (err error) {
+	b, cache := c.branch()
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if se, ok := r.(*StorageError); ok {
+			panic(se)
+		}
+		err = ErrInternal.Wrapf("panic: %v", r)
+	}()
+	if err := fn(b); err != nil {
+		return err
+	}
+	cache.Write()
+	c.events = append(c.events, b.events...)
+	return nil
+}
+
 // NewContext returns a context over kv, for the ledger core and tests.
 func NewContext(kv KV, chainID string, height int64, t time.Time, mode Mode) *Context {
 	return &Context{ChainID: chainID, Height: height, Time: t, Mode: mode, kv: kv}

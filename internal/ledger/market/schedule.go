@@ -150,11 +150,28 @@ func (m *Module) processDeadlines(ctx *ledger.Context, budget *uint32) error {
 		if !ok || j.State == StateClosed {
 			continue
 		}
-		if err := m.advance(ctx, j); err != nil {
-			return err
+		if err := ctx.Try(func(c *ledger.Context) error { return m.advance(c, j) }); err != nil {
+			if err := m.abandon(ctx, id, err); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// abandon closes a job whose deadline processing failed — a bug, not a
+// reason to halt the chain: its changes were undone (ctx.Try), the buyer
+// gets the budget back and the providers their slots; the error is an
+// event. Only if even that fails does the block fail.
+func (m *Module) abandon(ctx *ledger.Context, id uint64, cause error) error {
+	return ctx.Try(func(c *ledger.Context) error {
+		j, ok := GetJob(c, id)
+		if !ok {
+			return cause
+		}
+		c.Emit("job_error", ledger.AI("job", utoa(id)), ledger.A("error", cause.Error()))
+		return m.close(c, j, CloseInconclusive, nil) // refunds the budget and any bond
+	})
 }
 
 // dueIDs reads an index of keys prefix|height|id for heights up to the

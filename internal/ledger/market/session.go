@@ -464,11 +464,38 @@ func (m *Module) batchDue(ctx *ledger.Context, budget *uint32) error {
 		if !ok || b.State != BatchPending {
 			continue
 		}
-		if err := m.finalizeBatch(ctx, b); err != nil {
-			return err
+		if err := ctx.Try(func(c *ledger.Context) error { return m.finalizeBatch(c, b) }); err != nil {
+			if err := m.abandonBatch(ctx, b.ID, err); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// abandonBatch voids a batch whose payment failed (a bug, not a reason to
+// halt the chain), refunding its amount to the buyer; the error is an event.
+func (m *Module) abandonBatch(ctx *ledger.Context, id uint64, cause error) error {
+	return ctx.Try(func(c *ledger.Context) error {
+		b, ok := GetBatch(c, id)
+		if !ok {
+			return cause
+		}
+		s, ok := GetSession(c, b.Session)
+		if !ok {
+			return cause
+		}
+		c.Emit("batch_error", ledger.AI("batch", utoa(id)), ledger.A("error", cause.Error()))
+		if err := m.bank.SendFromModule(c, Name, s.Buyer, b.Amount.Amount); err != nil {
+			return err
+		}
+		b.State, b.Fraud = BatchVoided, "not paid: "+cause.Error()
+		putBatch(c, b)
+		store(c).Delete(sessionBatchKey(s.ID, b.ID))
+		s.Pending--
+		putSession(c, s)
+		return nil
+	})
 }
 
 // challengeBatch checks a fraud proof against one record of a batch.
