@@ -184,25 +184,25 @@ func TestChangedWhileHashing(t *testing.T) {
 		{"truncated", func(p string) { os.Truncate(p, 10) }},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "weights.bin")
-			writeFile(t, path, strings.Repeat("w", 3<<20))
-			writeFile(t, filepath.Join(dir, "config.json"), "{}")
-			var once sync.Once
-			defer manifest.SetReadHook(func(rel string) {
-				if rel == "weights.bin" {
-					once.Do(func() { tt.change(path) })
-				}
-			})()
-			for _, h := range []manifest.Hash{manifest.SHA256} {
+		for _, h := range []manifest.Hash{manifest.SHA256, manifest.BLAKE3} {
+			t.Run(tt.name+"/"+string(h), func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "weights.bin")
+				writeFile(t, path, strings.Repeat("w", 3<<20))
+				writeFile(t, filepath.Join(dir, "config.json"), "{}")
+				var once sync.Once
+				defer manifest.SetReadHook(func(rel string) {
+					if rel == "weights.bin" {
+						once.Do(func() { tt.change(path) })
+					}
+				})()
 				_, err := manifest.Build(context.Background(), dir, manifest.Config{Hash: h})
 				var pe *manifest.PathError
 				if !errors.Is(err, manifest.ErrChanged) || !errors.As(err, &pe) || pe.Path != "weights.bin" {
 					t.Errorf("error = %v, want ErrChanged naming weights.bin", err)
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
