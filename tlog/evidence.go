@@ -106,9 +106,7 @@ func Verify(ctx context.Context, p *ProofFile, o VerifyOptions) (*Verified, erro
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrVerify}, args...)...)
 	}
 	var ev Evidence
-	dec := json.NewDecoder(bytes.NewReader(p.Extra))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil || ev.Version != EvidenceVersion {
+	if err := decodeStrict(p.Extra, &ev); err != nil || ev.Version != EvidenceVersion {
 		return fail("the proof carries no vai evidence (%s): %v", EvidenceVersion, err)
 	}
 	if len(ev.LightBlocks) == 0 {
