@@ -75,6 +75,10 @@ func ParseProofFile(b []byte) (*ProofFile, error) {
 	if !ok || len(cp) == 0 {
 		return nil, bad("no checkpoint after the proof lines")
 	}
+	if bytes.IndexByte(head, '\r') >= 0 {
+		// Base64 decoding skips it: the same proof would have two spellings.
+		return nil, bad("carriage return in the proof lines")
+	}
 	lines := strings.Split(string(head), "\n")
 	if lines[0] != ProofHeader {
 		return nil, bad("first line %q, want %q", lines[0], ProofHeader)
@@ -85,6 +89,10 @@ func ParseProofFile(b []byte) (*ProofFile, error) {
 		var err error
 		if p.Extra, err = base64.StdEncoding.Strict().DecodeString(strings.TrimPrefix(lines[0], "extra ")); err != nil {
 			return nil, bad("extra: %v", err)
+		}
+		if len(p.Extra) == 0 {
+			// Without extra data the line is omitted: one spelling per proof.
+			return nil, bad("empty extra line")
 		}
 		lines = lines[1:]
 	}
