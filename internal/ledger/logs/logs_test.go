@@ -49,7 +49,7 @@ func (o *operator) grow(n int, prefix string) {
 }
 
 // checkpoint signs a checkpoint of size with root.
-func (o *operator) checkpoint(t *testing.T, size uint64, root []byte) string {
+func (o *operator) checkpoint(t testing.TB, size uint64, root []byte) string {
 	t.Helper()
 	text := fmt.Sprintf("%s\n%d\n%s\n", o.signer.Name(), size, base64.StdEncoding.EncodeToString(root))
 	b, err := note.Sign(&note.Note{Text: text}, o.signer)
@@ -59,11 +59,11 @@ func (o *operator) checkpoint(t *testing.T, size uint64, root []byte) string {
 	return string(b)
 }
 
-func (o *operator) at(t *testing.T, size uint64) string {
+func (o *operator) at(t testing.TB, size uint64) string {
 	return o.checkpoint(t, size, o.tree.HashAt(size))
 }
 
-func (o *operator) consistency(t *testing.T, from, to uint64) [][]byte {
+func (o *operator) consistency(t testing.TB, from, to uint64) [][]byte {
 	t.Helper()
 	if from == 0 {
 		return nil
@@ -177,7 +177,7 @@ func TestWitnessRefusals(t *testing.T) {
 }
 
 // newCP signs a checkpoint text with another origin line.
-func newCP(t *testing.T, s note.Signer, origin string, size uint64, root []byte) string {
+func newCP(t testing.TB, s note.Signer, origin string, size uint64, root []byte) string {
 	b, err := note.Sign(&note.Note{Text: fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root))}, s)
 	if err != nil {
 		t.Fatal(err)
