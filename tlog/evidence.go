@@ -11,11 +11,11 @@ import (
 	"github.com/cometbft/cometbft/light"
 	cmtproto "github.com/cometbft/cometbft/proto/tendermint/types"
 	"github.com/cometbft/cometbft/types"
-	ics23 "github.com/cosmos/ics23/go"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/ledger/logs"
 )
 
@@ -128,12 +128,12 @@ func Verify(ctx context.Context, p *ProofFile, o VerifyOptions) (*Verified, erro
 		{"log record", logs.LogKey(ev.Name), ev.LogValue, ev.LogProof},
 		{"witnessed checkpoint", logs.CheckpointKey(ev.Name), ev.CheckpointValue, ev.CheckpointProof},
 	} {
-		var cp ics23.CommitmentProof
-		if err := cp.Unmarshal(kv.prof); err != nil {
-			return fail("%s: decode ICS23 proof: %v", kv.what, err)
+		if len(kv.v) == 0 {
+			return fail("%s of log %s: no value", kv.what, ev.Name)
 		}
-		if len(kv.v) == 0 || !ics23.VerifyMembership(ics23.IavlSpec, []byte(hdr.AppHash), &cp, kv.key, kv.v) {
-			return fail("%s of log %s: the ICS23 proof does not match app hash %s of header %d", kv.what, ev.Name, hdr.AppHash, hdr.Height)
+		kp := client.KeyProof{Key: kv.key, Value: kv.v, Height: ev.Height, Proof: kv.prof}
+		if err := kp.Verify(hdr.AppHash); err != nil {
+			return fail("%s of log %s: %v", kv.what, ev.Name, err)
 		}
 	}
 	var rec logs.Log

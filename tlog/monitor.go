@@ -3,13 +3,18 @@ package tlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 
+	"github.com/cometbft/cometbft/types"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vai-dev/vai/client"
+	"github.com/vai-dev/vai/internal/ledger/logs"
 )
 
 // Source is where a Monitor reads a log: tessera's HTTPFetcher (or any
@@ -21,13 +26,72 @@ type Source interface {
 }
 
 // ChainView is what the chain says of a log: its origin and operator key,
-// and the latest checkpoint it witnessed (size 0 if none).
+// and the latest checkpoint it witnessed (size 0 if none) at Height.
 type ChainView struct {
 	Origin        string
 	OperatorKey   string
 	WitnessedSize uint64
 	WitnessedRoot []byte
 	Height        int64
+	// ProvenAt is the state height ReadChainView read, with proofs
+	// checked against the app hash of the header at ProvenAt+1.
+	ProvenAt int64
+}
+
+// ProvenState reads raw chain state with ICS23 proofs (height 0: the
+// latest); *client.Client does.
+type ProvenState interface {
+	ProveKey(ctx context.Context, key []byte, height int64) (*client.KeyProof, error)
+}
+
+// ReadChainView reads what the chain says of log name, trusting the node
+// for nothing: the log's record and its witnessed checkpoint are read at
+// the latest height h with their ICS23 proofs, which are checked against
+// the app hash of the header at h+1 that header returns. header must give
+// a light-client-verified header, waiting for it to exist (a block
+// interval at most): client.Client's WaitHeader with a client.Verifier.
+// An answer that does not match its proof is an error wrapping ErrVerify.
+func ReadChainView(ctx context.Context, st ProvenState, header func(ctx context.Context, height int64) (*types.LightBlock, error), name string) (ChainView, error) {
+	var kps [2]*client.KeyProof
+	var h int64
+	for i, key := range [][]byte{logs.LogKey(name), logs.CheckpointKey(name)} {
+		kp, err := st.ProveKey(ctx, key, h)
+		if err != nil {
+			return ChainView{}, err
+		}
+		if h == 0 {
+			h = kp.Height
+		}
+		if kp.Height != h || h < 1 {
+			return ChainView{}, fmt.Errorf("%w: asked for the state at height %d, the node answered for %d", ErrVerify, h, kp.Height)
+		}
+		kps[i] = kp
+	}
+	lb, err := header(ctx, h+1)
+	if err != nil {
+		return ChainView{}, err
+	}
+	for _, kp := range kps {
+		if err := kp.Verify(lb.AppHash); err != nil {
+			return ChainView{}, fmt.Errorf("%w: the node's answer for log %s: %v", ErrVerify, name, err)
+		}
+	}
+	if len(kps[0].Value) == 0 {
+		return ChainView{}, fmt.Errorf("%w: log %s is not registered on the chain (proven at height %d)", ErrNotFound, name, h)
+	}
+	var rec logs.Log
+	if err := json.Unmarshal(kps[0].Value, &rec); err != nil {
+		return ChainView{}, fmt.Errorf("log %s's record: %w", name, err)
+	}
+	view := ChainView{Origin: rec.Origin, OperatorKey: rec.OperatorKey, ProvenAt: h}
+	if len(kps[1].Value) > 0 {
+		var wc logs.Checkpoint
+		if err := json.Unmarshal(kps[1].Value, &wc); err != nil {
+			return ChainView{}, fmt.Errorf("log %s's witnessed checkpoint: %w", name, err)
+		}
+		view.WitnessedSize, view.WitnessedRoot, view.Height = wc.Size, wc.Root, wc.Height
+	}
+	return view, nil
 }
 
 // Monitor follows a log and checks what it serves: every checkpoint is

@@ -20,7 +20,6 @@ import (
 	tclient "github.com/transparency-dev/tessera/client"
 
 	"github.com/vai-dev/vai/cas/local"
-	"github.com/vai-dev/vai/client"
 	"github.com/vai-dev/vai/internal/ledger/bank"
 	"github.com/vai-dev/vai/internal/ledger/logs"
 	"github.com/vai-dev/vai/tlog"
@@ -429,19 +428,6 @@ func printable(b []byte) string {
 	return fmt.Sprintf("%d bytes", len(b))
 }
 
-// chainView reads what the chain says of a log.
-func chainView(ctx context.Context, c *client.Client, name string) (tlog.ChainView, error) {
-	var r logs.LogResponse
-	if _, err := c.Query(ctx, "/logs/log", map[string]string{"name": name}, &r, 0); err != nil {
-		return tlog.ChainView{}, err
-	}
-	v := tlog.ChainView{Origin: r.Log.Origin, OperatorKey: r.Log.OperatorKey}
-	if w := r.Witnessed; w != nil {
-		v.WitnessedSize, v.WitnessedRoot, v.Height = w.Size, w.Root, w.Height
-	}
-	return v, nil
-}
-
 func newLogStatusCmd(g *globalFlags) *cobra.Command {
 	var f logFlags
 	cmd := &cobra.Command{
@@ -504,6 +490,7 @@ func newLogPublishCmd(g *globalFlags) *cobra.Command {
 
 func newLogMonitorCmd(g *globalFlags) *cobra.Command {
 	var f logFlags
+	var pf proveFlags
 	var once bool
 	var interval time.Duration
 	cmd := &cobra.Command{
@@ -511,8 +498,12 @@ func newLogMonitorCmd(g *globalFlags) *cobra.Command {
 		Short: "Follow a log and check it against what the chain witnessed",
 		Long: `Follow log NAME: fetch every new checkpoint, check the operator's signature,
 rebuild the tree from the entries served and compare it with the checkpoint,
-every tile, and the checkpoint the chain witnessed. Exits non-zero on any
-inconsistency (a rewritten entry, a tampered tile, a fork, a rollback).`,
+every tile, and the checkpoint the chain witnessed. What the chain says of the
+log (its operator key, its witnessed checkpoint) is read with ICS23 proofs
+checked against headers verified by CometBFT's light client, so the node is
+not trusted either. Exits non-zero on any inconsistency (a rewritten entry, a
+tampered tile, a fork, a rollback) or answer that does not match its proof;
+other errors (a node or log server out of reach) are warnings, unless --once.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -520,7 +511,11 @@ inconsistency (a rewritten entry, a tampered tile, a fork, a rollback).`,
 			if err != nil {
 				return err
 			}
-			c, _, _, err := g.dial(&f.clientFlags)
+			c, cc, home, err := g.dial(&f.clientFlags)
+			if err != nil {
+				return err
+			}
+			v, err := g.verifier(cmd, c, nodeURL(cc.Node), home, &pf)
 			if err != nil {
 				return err
 			}
@@ -529,22 +524,29 @@ inconsistency (a rewritten entry, a tampered tile, a fork, a rollback).`,
 				return err
 			}
 			m := tlog.NewMonitor(src)
+			check := func(ctx context.Context) (*tlog.Report, tlog.ChainView, error) {
+				view, err := tlog.ReadChainView(ctx, c, func(ctx context.Context, h int64) (*types.LightBlock, error) { return c.WaitHeader(ctx, v, h) }, name)
+				if err != nil {
+					return nil, view, err
+				}
+				r, err := m.Check(ctx, view)
+				return r, view, err
+			}
 			for {
-				view, err := chainView(cmd.Context(), c, name)
-				if err != nil {
+				r, view, err := check(cmd.Context())
+				switch {
+				case errors.Is(err, tlog.ErrInconsistent), errors.Is(err, tlog.ErrVerify), errors.Is(err, tlog.ErrNotFound):
 					return err
-				}
-				r, err := m.Check(cmd.Context(), view)
-				if errors.Is(err, tlog.ErrInconsistent) {
+				case err != nil && once:
 					return err
-				}
-				if err != nil {
+				case err != nil:
 					fmt.Fprintf(g.stderr, "warning: %v\n", err)
-				} else if r.NewEntries > 0 || once {
-					g.printf("log %s: %d entries consistent (%d new, %d tiles checked); chain witnessed %d at height %d\n", name, r.Size, r.NewEntries, r.TilesChecked, r.WitnessedSize, r.Height)
+				case r.NewEntries > 0 || once:
+					g.printf("log %s: %d entries consistent (%d new, %d tiles checked); chain witnessed %d at height %d (state proven at height %d)\n",
+						name, r.Size, r.NewEntries, r.TilesChecked, r.WitnessedSize, r.Height, view.ProvenAt)
 				}
 				if once {
-					return err
+					return nil
 				}
 				select {
 				case <-cmd.Context().Done():
@@ -555,6 +557,7 @@ inconsistency (a rewritten entry, a tampered tile, a fork, a rollback).`,
 		},
 	}
 	f.register(cmd)
+	pf.register(cmd)
 	cmd.Flags().BoolVar(&once, "once", false, "check once and exit")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between checks")
 	return cmd
