@@ -143,7 +143,7 @@ func TestHandlerServesOnlyTiles(t *testing.T) {
 		"/logs/inf/tile/0/000":              404,
 		"/logs/inf/tile/0/000.p":            404, // a directory
 		"/logs/inf/tile/0/":                 404,
-		"/logs/inf/tile/0/0":                404, // not canonical
+		"/logs/inf/tile/0/0":                404, // not three digits
 		"/logs/inf/.state/treeState":        404,
 		"/logs/inf/tile/../../operator.key": 404,
 		"/logs/inf/operator.key":            404,
