@@ -33,3 +33,5 @@ echo "== short benchmark run"
 go run ./bench/tps -quick
 echo "== market benchmark (short)"
 go run ./bench/market -quick
+echo "== verifiable-log benchmark (short)"
+go run ./bench/tlog -quick
