@@ -343,7 +343,7 @@ checks it against the entry's commitment, and the other fields stay hidden.`
 		cmd.MarkFlagRequired("field")
 	}
 	f.register(cmd)
-	pf.register(cmd)
+	pf.registerTrust(cmd)
 	cmd.Flags().Uint64Var(&index, "index", 0, "the entry's index")
 	cmd.Flags().StringVarP(&out, "out", "o", "", "file to write")
 	cmd.MarkFlagRequired("index")
@@ -415,7 +415,7 @@ the light blocks the proof carries.`,
 		},
 	}
 	f.register(cmd)
-	pf.register(cmd)
+	pf.registerTrust(cmd)
 	cmd.Flags().BoolVar(&offline, "offline", false, "verify with no network, from the proof file and the genesis alone")
 	cmd.Flags().StringVar(&genesis, "genesis", "", "with --offline: the chain's genesis file")
 	return cmd
@@ -557,7 +557,7 @@ other errors (a node or log server out of reach) are warnings, unless --once.`,
 		},
 	}
 	f.register(cmd)
-	pf.register(cmd)
+	pf.registerTrust(cmd)
 	cmd.Flags().BoolVar(&once, "once", false, "check once and exit")
 	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between checks")
 	return cmd

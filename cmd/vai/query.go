@@ -28,6 +28,12 @@ type proveFlags struct {
 
 func (f *proveFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.prove, "prove", false, "check the value's ICS23 proof against a header verified by CometBFT's light client")
+	f.registerTrust(cmd)
+}
+
+// registerTrust registers the light client's trust flags alone, for
+// commands that always prove what they read.
+func (f *proveFlags) registerTrust(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.trustHeight, "trust-height", 0, "with --prove: trust the header at this height (with --trust-hash) instead of genesis or the saved trust root")
 	cmd.Flags().StringVar(&f.trustHash, "trust-hash", "", "with --prove: hash of the header at --trust-height")
 	cmd.Flags().DurationVar(&f.trustingPeriod, "trusting-period", 14*24*time.Hour, "with --prove: how old a trusted header may be")
