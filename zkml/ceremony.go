@@ -58,6 +58,14 @@ type CeremonyManifest struct {
 	// Dev marks keys made by one party with gnark's plain setup (SealDev):
 	// whoever made them can forge proofs. Tests and devnets only.
 	Dev bool `json:"dev,omitempty"`
+	// Backend is the keys' proof system: Groth16 when empty; PLONK for
+	// keys made from a universal SRS (SetupPlonk), which has no phases.
+	Backend Backend `json:"backend,omitempty"`
+	// Source is where a PLONK setup's SRS came from.
+	Source *SRSSource `json:"srs_source,omitempty"`
+	// PowersOfTau marks a universal ceremony (NewPowersOfTau): phase 1
+	// only, no circuit; sealed, it is a KZG SRS for PLONK circuits.
+	PowersOfTau bool `json:"powers_of_tau,omitempty"`
 }
 
 // Contribution records one participant's contribution file.
@@ -118,6 +126,9 @@ func OpenCeremony(dir string) (*Ceremony, error) {
 	if c.m.Version != 1 || c.m.Phase < 1 || c.m.Phase > 3 || c.m.Domain == 0 || c.m.Domain > 1<<28 {
 		return nil, fmt.Errorf("%w: unsupported version, phase or domain", ErrCeremony)
 	}
+	if b, err := ParseBackend(string(c.m.Backend)); err != nil || (b == BackendPlonk) != (c.m.Source != nil) || (c.m.PowersOfTau && b == BackendPlonk) {
+		return nil, fmt.Errorf("%w: unsupported backend %q, or an SRS source without PLONK", ErrCeremony, c.m.Backend)
+	}
 	return c, nil
 }
 
@@ -142,6 +153,9 @@ func (c *Ceremony) save() error {
 // Circuit recompiles the ceremony's circuit from arch.vaim and checks it is
 // the one the manifest names.
 func (c *Ceremony) Circuit() (*Circuit, error) {
+	if c.m.PowersOfTau {
+		return nil, fmt.Errorf("%w: a powers-of-tau ceremony has no circuit", ErrWrongPhase)
+	}
 	b, err := os.ReadFile(filepath.Join(c.dir, "arch.vaim"))
 	if err != nil {
 		return nil, err
@@ -150,7 +164,7 @@ func (c *Ceremony) Circuit() (*Circuit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: arch.vaim: %v", ErrCeremony, err)
 	}
-	cc, err := Compile(m, Options{PublicInput: c.m.PublicInput})
+	cc, err := Compile(m, Options{PublicInput: c.m.PublicInput, Backend: c.Backend()})
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +337,9 @@ func (c *Ceremony) Seal(beacon []byte) error {
 			return err
 		}
 		c.m.SRS, c.m.Beacon1, c.m.Phase = &d, hex.EncodeToString(beacon), 2
+		if c.m.PowersOfTau {
+			c.m.Phase = 3 // one phase only
+		}
 	case 2:
 		pk, vk, err := c.verifyPhase2(beacon)
 		if err != nil {
@@ -417,6 +434,10 @@ type CeremonyReport struct {
 	Phase1  []Contribution
 	Phase2  []Contribution
 	PK, VK  Digest
+	// Backend is the keys' proof system.
+	Backend Backend `json:",omitempty"`
+	// SRS is the checked SRS of a PLONK setup or a powers-of-tau ceremony.
+	SRS *SRSSource `json:",omitempty"`
 }
 
 // VerifyCeremony replays a finished ceremony: every file against its
@@ -432,6 +453,12 @@ func VerifyCeremony(dir string) (*CeremonyReport, error) {
 	}
 	if c.m.Dev {
 		return nil, fmt.Errorf("%w: a dev setup has no transcript to verify: whoever made it can forge proofs", ErrCeremony)
+	}
+	switch {
+	case c.m.PowersOfTau:
+		return c.verifyPowersOfTau()
+	case c.Backend() == BackendPlonk:
+		return VerifyPlonkSetup(dir, "")
 	}
 	if c.m.Phase != 3 || c.m.PK == nil || c.m.VK == nil || c.m.SRS == nil {
 		return nil, fmt.Errorf("%w: the ceremony is not finished (phase %d)", ErrWrongPhase, c.m.Phase)
@@ -479,11 +506,14 @@ func VerifyCeremony(dir string) (*CeremonyReport, error) {
 			return nil, fmt.Errorf("%w: %s differs from the sealed key", ErrCeremony, k.name)
 		}
 	}
-	return &CeremonyReport{Circuit: c.m.Circuit, Phase1: c.m.Phase1, Phase2: c.m.Phase2, PK: *c.m.PK, VK: *c.m.VK}, nil
+	return &CeremonyReport{Circuit: c.m.Circuit, Phase1: c.m.Phase1, Phase2: c.m.Phase2, PK: *c.m.PK, VK: *c.m.VK, Backend: BackendGroth16}, nil
 }
 
 // Keys reads a finished ceremony's keys, checking their digests.
 func (c *Ceremony) Keys() (groth16.ProvingKey, groth16.VerifyingKey, error) {
+	if c.m.PowersOfTau || c.Backend() != BackendGroth16 {
+		return nil, nil, fmt.Errorf("%w: %s has no Groth16 keys (%s)", ErrBackend, c.dir, c.kind())
+	}
 	if c.m.Phase != 3 {
 		return nil, nil, fmt.Errorf("%w: the ceremony is not finished", ErrWrongPhase)
 	}

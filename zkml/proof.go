@@ -28,14 +28,23 @@ type proofJSON struct {
 	Proof       []byte `json:"proof"`
 }
 
-// Scheme names the proof system of every proof this package makes.
-const Scheme = "groth16-bn254"
+// Scheme names the proof system of Groth16 proofs in proof files;
+// SchemePlonk that of PLONK proofs.
+const (
+	Scheme      = "groth16-bn254"
+	SchemePlonk = "plonk-bn254"
+)
 
 // MarshalJSON encodes the proof file: the statement (field elements as
-// 0x-hex, int8 values as numbers) and the Groth16 proof in base64.
+// 0x-hex, int8 values as numbers), the proof system (scheme) and the proof
+// in base64.
 func (p *Proof) MarshalJSON() ([]byte, error) {
-	j := proofJSON{Version: 1, Scheme: Scheme, Circuit: p.Circuit, Commitment: FieldHex(p.Public.Commitment),
-		JobID: FieldHex(p.Public.JobID), Input: p.Public.Input, Output: p.Public.Output, Proof: p.Groth16}
+	scheme := Scheme
+	if p.Backend() == BackendPlonk {
+		scheme = SchemePlonk
+	}
+	j := proofJSON{Version: 1, Scheme: scheme, Circuit: p.Circuit, Commitment: FieldHex(p.Public.Commitment),
+		JobID: FieldHex(p.Public.JobID), Input: p.Public.Input, Output: p.Public.Output, Proof: p.Bytes()}
 	if p.Public.Input == nil {
 		j.InputDigest = FieldHex(p.Public.InputDigest)
 	}
@@ -64,8 +73,8 @@ func (p *Proof) UnmarshalJSON(b []byte) error {
 	if dec.More() {
 		return fmt.Errorf("malformed proof file: trailing data")
 	}
-	if j.Version != 1 || j.Scheme != Scheme {
-		return fmt.Errorf("proof file version %d, scheme %q: want 1, %q", j.Version, j.Scheme, Scheme)
+	if j.Version != 1 || (j.Scheme != Scheme && j.Scheme != SchemePlonk) {
+		return fmt.Errorf("proof file version %d, scheme %q: want 1, %q or %q", j.Version, j.Scheme, Scheme, SchemePlonk)
 	}
 	var q Proof
 	var err error
@@ -88,7 +97,12 @@ func (p *Proof) UnmarshalJSON(b []byte) error {
 	if len(j.Output) == 0 || len(j.Proof) == 0 {
 		return fmt.Errorf("proof file: empty output or proof")
 	}
-	q.Circuit, q.Public.Output, q.Groth16 = j.Circuit, j.Output, j.Proof
+	q.Circuit, q.Public.Output = j.Circuit, j.Output
+	if j.Scheme == SchemePlonk {
+		q.SetBytes(BackendPlonk, j.Proof)
+	} else {
+		q.SetBytes(BackendGroth16, j.Proof)
+	}
 	*p = q
 	return nil
 }
@@ -142,7 +156,7 @@ func ReadPK(r io.Reader) (groth16.ProvingKey, error) {
 }
 
 // ExportSolidity writes a Solidity contract that verifies this package's
-// proofs (which hash their commitment with Keccak-256, as the contract does).
+// Groth16 proofs (which hash their commitment with Keccak-256, as the contract does).
 func ExportSolidity(vk groth16.VerifyingKey, w io.Writer) error {
 	return vk.ExportSolidity(w, solidity.WithHashToFieldFunction(keccak()))
 }
@@ -161,6 +175,9 @@ type SolidityProof struct {
 // Solidity returns the proof's points uncompressed and its public inputs,
 // for a call to the exported verifier.
 func (p *Proof) Solidity() (*SolidityProof, error) {
+	if p.Backend() != BackendGroth16 {
+		return nil, fmt.Errorf("%w: a %s proof: use PlonkSolidity", ErrBackend, p.Backend().Title())
+	}
 	var prf groth16bn254.Proof
 	if err := checkProofBytes(p.Groth16, 1); err != nil {
 		return nil, err

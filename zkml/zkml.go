@@ -18,6 +18,7 @@ import (
 	"github.com/consensys/gnark/constraint"
 	"github.com/consensys/gnark/frontend"
 	"github.com/consensys/gnark/frontend/cs/r1cs"
+	"github.com/consensys/gnark/frontend/cs/scs"
 	"github.com/consensys/gnark/logger"
 
 	"github.com/vai-dev/vai/runtime"
@@ -29,14 +30,17 @@ func init() {
 	logger.Disable()
 }
 
-// Options choose the circuit's public inputs.
+// Options choose the circuit's public inputs and proof system.
 type Options struct {
 	// PublicInput makes the int8 input public (one public input per value)
 	// instead of private with its digest public.
 	PublicInput bool
+	// Backend is the proof system; the zero value is Groth16.
+	Backend Backend
 }
 
-// Circuit is a compiled architecture: the R1CS that Groth16 proves.
+// Circuit is a compiled architecture: the R1CS that Groth16 proves, or the
+// sparse system PLONK proves (Options.Backend).
 type Circuit struct {
 	arch *Arch
 	opts Options
@@ -61,7 +65,18 @@ func Compile(m *runtime.Model, opts Options) (*Circuit, error) {
 
 // CompileArch compiles an architecture.
 func CompileArch(a *Arch, opts Options) (*Circuit, error) {
-	ccs, err := frontend.Compile(ecc.BN254.ScalarField(), r1cs.NewBuilder, newCircuit(a, opts.PublicInput))
+	if opts.Backend == "" {
+		opts.Backend = BackendGroth16
+	}
+	var builder frontend.NewBuilder = r1cs.NewBuilder
+	switch opts.Backend {
+	case BackendGroth16:
+	case BackendPlonk:
+		builder = scs.NewBuilder
+	default:
+		return nil, fmt.Errorf("%w: backend %q", ErrUnsupported, opts.Backend)
+	}
+	ccs, err := frontend.Compile(ecc.BN254.ScalarField(), builder, newCircuit(a, opts.PublicInput))
 	if err != nil {
 		return nil, fmt.Errorf("failed to compile circuit: %w", err)
 	}
@@ -74,10 +89,11 @@ func (c *Circuit) Arch() *Arch { return c.arch }
 // Options returns the options the circuit was compiled with.
 func (c *Circuit) Options() Options { return c.opts }
 
-// Constraints returns the number of R1CS constraints.
+// Constraints returns the number of constraints (R1CS or PLONK gates).
 func (c *Circuit) Constraints() int { return c.ccs.GetNbConstraints() }
 
-// R1CS returns the constraint system (for the setup ceremony).
+// R1CS returns the constraint system (for the setup ceremony); for a PLONK
+// circuit it is the sparse system.
 func (c *Circuit) R1CS() constraint.ConstraintSystem { return c.ccs }
 
 // ID identifies the circuit: architecture, options and this package's
@@ -90,6 +106,10 @@ func (c *Circuit) ID() Digest {
 		h.Write([]byte{1})
 	} else {
 		h.Write([]byte{0})
+	}
+	if c.opts.Backend == BackendPlonk {
+		// Groth16 circuits keep their original identity.
+		h.Write([]byte("plonk"))
 	}
 	var d Digest
 	h.Sum(d[:0])
@@ -175,7 +195,8 @@ func (p *Public) Vector() []fr.Element {
 	return v
 }
 
-// Proof is a Groth16 proof with the statement it proves.
+// Proof is a Groth16 or PLONK proof with the statement it proves: exactly
+// one of Groth16 and Plonk is set.
 type Proof struct {
 	Circuit Digest // Circuit.ID
 	Public  Public
@@ -183,6 +204,8 @@ type Proof struct {
 	// commitment of the range checks and lookups, and its proof of
 	// knowledge.
 	Groth16 []byte
+	// Plonk is a PLONK proof in gnark's compressed encoding (plonk.go).
+	Plonk []byte
 }
 
 // ErrInput is wrapped by errors for an input or model that does not fit the
@@ -236,6 +259,9 @@ func Solve(c *Circuit, m *runtime.Model, salt Salt, input []int8, jobID []byte) 
 // for job jobID. m must have the circuit's architecture; salt is the one its
 // commitment was made with.
 func Prove(c *Circuit, pk groth16.ProvingKey, m *runtime.Model, salt Salt, input []int8, jobID []byte) (*Proof, error) {
+	if c.opts.Backend != BackendGroth16 {
+		return nil, fmt.Errorf("%w: a %s circuit, a Groth16 proving key", ErrBackend, c.opts.Backend.Title())
+	}
 	pub, w, err := c.witness(m, salt, input, jobID)
 	if err != nil {
 		return nil, err
@@ -279,8 +305,11 @@ func (c *Circuit) assign(m *runtime.Model, salt Salt, input []int8, pub *Public)
 // ErrVerify is wrapped by every error of a proof that does not verify.
 var ErrVerify = errors.New("proof does not verify")
 
-// Verify checks proof against vk.
+// Verify checks proof against vk. A PLONK proof is refused with ErrBackend.
 func Verify(vk groth16.VerifyingKey, p *Proof) error {
+	if p.Backend() != BackendGroth16 {
+		return fmt.Errorf("%w: %w: a %s proof, a Groth16 verifying key", ErrVerify, ErrBackend, p.Backend().Title())
+	}
 	return VerifyRaw(vk, p.Groth16, p.Public.Vector())
 }
 
@@ -321,5 +350,8 @@ func VerifyRaw(vk groth16.VerifyingKey, proof []byte, public []fr.Element) (err 
 // the toxic waste and can forge proofs: it is for tests and local devnets.
 // Real keys come from the ceremony (Ceremony).
 func DevSetup(c *Circuit) (groth16.ProvingKey, groth16.VerifyingKey, error) {
+	if c.opts.Backend != BackendGroth16 {
+		return nil, nil, fmt.Errorf("%w: a %s circuit has no Groth16 setup", ErrBackend, c.opts.Backend.Title())
+	}
 	return groth16.Setup(c.ccs)
 }
