@@ -81,9 +81,14 @@ type zkWorld struct {
 	z     *zkModel
 	model registry.ID
 	vkID  zkml.Digest
+	fee   uint64
 }
 
-func newZKWorld(t *testing.T) *zkWorld {
+func newZKWorld(t *testing.T) *zkWorld { return newZKWorldKey(t, "", nil) }
+
+// newZKWorldKey is newZKWorld with the model's key of backend b (a PLONK
+// key, say) instead of the Groth16 dev key.
+func newZKWorldKey(t *testing.T, b zkml.Backend, vk []byte) *zkWorld {
 	z, err := zkSetup()
 	if err != nil {
 		t.Fatal(err)
@@ -95,20 +100,26 @@ func newZKWorld(t *testing.T) *zkWorld {
 			return []ledger.Module{reg, zm, market.New(b.Keeper, map[string]market.ResultVerifier{market.ModeZK: zm.MarketVerifier()})}
 		}})
 	c.Block()
-	w := &zkWorld{t: t, c: c, z: z, model: registry.ID("sha256:" + strings.Repeat("7a", 32))}
+	w := &zkWorld{t: t, c: c, z: z, model: registry.ID("sha256:" + strings.Repeat("7a", 32)), fee: 10_000}
+	if b == zkml.BackendPlonk {
+		w.fee = 20_000 // a PLONK key is 34 KiB
+	}
 	d := sha256.Sum256(z.art)
 	w.ok(0, "registry/register_model", registry.MsgRegisterModel{ID: w.model, Name: "tiny", License: "MIT", Terms: registry.Terms{Price: wire.UVAI(1000)},
 		ZKCommitment: z.comm, Content: registry.Content{ManifestCID: rawCIDOf(w.model), HashType: "sha256", Size: 1, Files: 1, MerkleRoot: strings.Repeat("00", 32), Resources: 1}})
 	w.ok(0, "market/offer", market.MsgOffer{Model: w.model, Price: wire.UVAI(1000), ArtifactDigest: hex.EncodeToString(d[:]), Format: "vaim", PublicCID: rawCID(z.art), Active: true})
+	if vk == nil {
+		vk = z.vk
+	}
 	// A key linked by someone else than the owner is refused; the owner's is taken.
-	if r := w.tx(3, "zk/register_vk", zk.MsgRegisterVK{VK: z.vk, Model: string(w.model), Commitment: z.comm}); r.OK() {
+	if r := w.tx(3, "zk/register_vk", zk.MsgRegisterVK{Backend: b, VK: vk, Model: string(w.model), Commitment: z.comm}); r.OK() {
 		t.Fatal("a key linked to someone else's model was accepted")
 	}
-	w.ok(0, "zk/register_vk", zk.MsgRegisterVK{VK: z.vk, Model: string(w.model), Commitment: z.comm})
-	vk, _ := zkml.ParseVK(z.vk)
-	if w.vkID, err = zkml.VKDigest(vk); err != nil {
-		t.Fatal(err)
+	w.ok(0, "zk/register_vk", zk.MsgRegisterVK{Backend: b, VK: vk, Model: string(w.model), Commitment: z.comm})
+	if b == "" {
+		b = zkml.BackendGroth16
 	}
+	w.vkID = zkml.KeyDigest(b, vk)
 	w.ok(1, "market/provider_register", market.MsgProviderRegister{Stake: wire.UVAI(200_000_000), Modes: []string{"zk"}, Capacity: 4,
 		Serves: []market.ServeEntry{{Model: w.model, Price: wire.UVAI(5000)}}})
 	return w
@@ -123,7 +134,7 @@ func rawCIDOf(id registry.ID) string {
 func (w *zkWorld) tx(k int, typ string, v any) ledger.TxResult {
 	w.t.Helper()
 	b := w.c.Body(w.c.Keys[k], w.c.Msg(typ, v))
-	b.Fee = wire.UVAI(10_000) // a proof's verification costs more than the default fee covers
+	b.Fee = wire.UVAI(w.fee) // a proof's verification costs more than the default fee covers
 	return w.c.Block(w.c.Sign(w.c.Keys[k], b)).Txs[0]
 }
 

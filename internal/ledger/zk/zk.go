@@ -1,9 +1,13 @@
-// Package zk is the ledger module that holds Groth16/BN254 verifying keys
-// and verifies zkML proofs (package zkml) inside the state machine.
+// Package zk is the ledger module that holds BN254 verifying keys, Groth16
+// or PLONK, and verifies zkML proofs (package zkml) inside the state
+// machine.
 //
-// A verifying key is stored under its digest (SHA-256 of its compressed
-// encoding) by zk/register_vk, optionally linked to a registered model and
-// the weight commitment registered with it. Other modules — the market's zk
+// A verifying key is stored under its digest by zk/register_vk, optionally
+// linked to a registered model and the weight commitment registered with
+// it. The digest is zkml.KeyDigest: the SHA-256 of a Groth16 key's
+// compressed encoding, or of a PLONK key's behind a tag, so that a key's
+// identity names its proof system; the stored key records the system too
+// (backend, empty for Groth16). Other modules — the market's zk
 // job mode — call Keeper.Verify during block execution; zk/verify lets
 // anyone have a proof checked on-chain, with an event as the record.
 // Verification is deterministic pure Go (gnark's pairing check), priced by
@@ -11,13 +15,12 @@
 package zk
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-	"github.com/consensys/gnark/backend/groth16"
 
 	"github.com/vai-dev/vai/internal/ledger"
 	"github.com/vai-dev/vai/wire"
@@ -68,10 +71,12 @@ type Models interface {
 
 // Key is a stored verifying key.
 type Key struct {
-	Digest zkml.Digest  `json:"digest"`
-	VK     []byte       `json:"vk"` // compressed gnark encoding
-	Owner  wire.Address `json:"owner"`
-	Height int64        `json:"height"`
+	Digest zkml.Digest `json:"digest"`
+	// Backend is the key's proof system: empty for Groth16, or "plonk".
+	Backend zkml.Backend `json:"backend,omitempty"`
+	VK      []byte       `json:"vk"` // compressed gnark encoding
+	Owner   wire.Address `json:"owner"`
+	Height  int64        `json:"height"`
 	// Model and Commitment link the key to a registered model and its
 	// weight commitment. Verified says the registry confirmed the link;
 	// without a registry wired the link is the owner's claim only.
@@ -85,7 +90,7 @@ type Keeper struct {
 	models Models
 
 	mu     sync.Mutex
-	parsed map[zkml.Digest]groth16.VerifyingKey // decoded keys; a pure cache
+	parsed map[zkml.Digest]zkml.Verifier // decoded keys; a pure cache
 }
 
 // Module is the zk ledger module.
@@ -95,7 +100,7 @@ var _ ledger.Module = (*Module)(nil)
 
 // New returns the module; models may be nil until a registry is wired.
 func New(models Models) *Module {
-	return &Module{Keeper: &Keeper{models: models, parsed: map[zkml.Digest]groth16.VerifyingKey{}}}
+	return &Module{Keeper: &Keeper{models: models, parsed: map[zkml.Digest]zkml.Verifier{}}}
 }
 
 // Name implements ledger.Module.
@@ -117,7 +122,7 @@ func (k *Keeper) Key(ctx *ledger.Context, d zkml.Digest) (*Key, bool) {
 }
 
 // vk returns the decoded key, from the cache or the state.
-func (k *Keeper) vk(ctx *ledger.Context, d zkml.Digest) (groth16.VerifyingKey, error) {
+func (k *Keeper) vk(ctx *ledger.Context, d zkml.Digest) (zkml.Verifier, error) {
 	k.mu.Lock()
 	vk, ok := k.parsed[d]
 	k.mu.Unlock()
@@ -128,7 +133,7 @@ func (k *Keeper) vk(ctx *ledger.Context, d zkml.Digest) (groth16.VerifyingKey, e
 	if !ok {
 		return nil, ErrKeyNotFound.Wrapf("%s", d)
 	}
-	vk, err := zkml.ParseVK(key.VK)
+	vk, err := zkml.ParseVerifier(key.backend(), key.VK)
 	if err != nil {
 		return nil, ErrInvalidKey.Wrapf("stored key %s: %v", d, err)
 	}
@@ -141,9 +146,10 @@ func (k *Keeper) vk(ctx *ledger.Context, d zkml.Digest) (groth16.VerifyingKey, e
 	return vk, nil
 }
 
-// Verify checks a Groth16/BN254 proof (compressed gnark encoding) against
-// the registered key with digest vk and the public inputs, in the circuit's
-// order (zkml.Public.Vector). It is deterministic; callers charge VerifyGas.
+// Verify checks a proof (compressed gnark encoding, of the key's proof
+// system) against the registered key with digest vk and the public inputs,
+// in the circuit's order (zkml.Public.Vector). It is deterministic; callers
+// charge VerifyGas.
 func (k *Keeper) Verify(ctx *ledger.Context, vk zkml.Digest, proof []byte, public []fr.Element) error {
 	if len(proof) > maxProofBytes {
 		return ErrTooLarge.Wrapf("proof of %d bytes", len(proof))
@@ -155,7 +161,7 @@ func (k *Keeper) Verify(ctx *ledger.Context, vk zkml.Digest, proof []byte, publi
 	if err != nil {
 		return err
 	}
-	if err := zkml.VerifyRaw(key, proof, public); err != nil {
+	if err := key.VerifyRaw(proof, public); err != nil {
 		return ErrProof.Wrapf("%v", err)
 	}
 	return nil
@@ -165,15 +171,20 @@ func (k *Keeper) Verify(ctx *ledger.Context, vk zkml.Digest, proof []byte, publi
 
 // MsgRegisterVK registers a verifying key, optionally linked to a model.
 type MsgRegisterVK struct {
-	VK         []byte `json:"vk"`
-	Model      string `json:"model,omitzero"`
-	Commitment string `json:"commitment,omitzero"`
+	// Backend is the key's proof system: empty for Groth16, or "plonk".
+	Backend    zkml.Backend `json:"backend,omitzero"`
+	VK         []byte       `json:"vk"`
+	Model      string       `json:"model,omitzero"`
+	Commitment string       `json:"commitment,omitzero"`
 }
 
 // Validate implements ledger.Msg.
 func (m *MsgRegisterVK) Validate() error {
 	if len(m.VK) == 0 || len(m.VK) > zkml.MaxVKBytes {
 		return ErrTooLarge.Wrapf("key of %d bytes, 1 to %d", len(m.VK), zkml.MaxVKBytes)
+	}
+	if m.Backend != "" && m.Backend != zkml.BackendPlonk {
+		return ErrInvalidKey.Wrapf("backend %q: empty (Groth16) or plonk", m.Backend)
 	}
 	if len(m.Model) > maxModelID {
 		return ErrTooLarge.Wrapf("model id of %d bytes", len(m.Model))
@@ -233,21 +244,19 @@ func (m *Module) Msgs() []ledger.MsgType {
 }
 
 func (m *Module) registerVK(ctx *ledger.Context, msg *MsgRegisterVK) error {
-	vk, err := zkml.ParseVK(msg.VK)
+	key := Key{Backend: msg.Backend, VK: msg.VK}
+	vk, err := zkml.ParseVerifier(key.backend(), msg.VK)
 	if err != nil {
 		return ErrInvalidKey.Wrapf("%v", err)
 	}
-	d, err := zkml.VKDigest(vk)
-	if err != nil {
-		return ErrInvalidKey.Wrapf("%v", err)
-	}
-	if zkml.Digest(sha256Sum(msg.VK)) != d {
+	if !bytes.Equal(vk.Bytes(), msg.VK) {
 		return ErrInvalidKey.Wrapf("not the canonical (compressed) encoding")
 	}
+	d := vk.Digest()
 	if _, ok := m.Key(ctx, d); ok {
 		return ErrKeyExists.Wrapf("%s", d)
 	}
-	key := Key{Digest: d, VK: msg.VK, Owner: ctx.Signer(), Height: ctx.Height, Model: msg.Model, Commitment: msg.Commitment}
+	key = Key{Digest: d, Backend: msg.Backend, VK: msg.VK, Owner: ctx.Signer(), Height: ctx.Height, Model: msg.Model, Commitment: msg.Commitment}
 	if msg.Model != "" && m.models != nil {
 		comm, owner, ok := m.models.ModelCommitment(ctx, msg.Model)
 		switch {
@@ -335,16 +344,27 @@ func (m *Module) walk(ctx *ledger.Context, fn func(*Key) error) error {
 	return nil
 }
 
-// checkKey checks a stored key decodes and has its digest.
+// checkKey checks a stored key decodes, canonically, and has its digest.
 func checkKey(k *Key) error {
-	vk, err := zkml.ParseVK(k.VK)
+	if k.Backend != "" && k.Backend != zkml.BackendPlonk {
+		return fmt.Errorf("verifying key %s: backend %q", k.Digest, k.Backend)
+	}
+	vk, err := zkml.ParseVerifier(k.backend(), k.VK)
 	if err != nil {
 		return fmt.Errorf("verifying key %s: %v", k.Digest, err)
 	}
-	if d, _ := zkml.VKDigest(vk); d != k.Digest || zkml.Digest(sha256Sum(k.VK)) != d {
+	if d := vk.Digest(); d != k.Digest || !bytes.Equal(vk.Bytes(), k.VK) {
 		return fmt.Errorf("verifying key recorded as %s has digest %s", k.Digest, d)
 	}
 	return nil
+}
+
+// backend is the key's proof system, Groth16 when not recorded.
+func (k *Key) backend() zkml.Backend {
+	if k.Backend == zkml.BackendPlonk {
+		return zkml.BackendPlonk
+	}
+	return zkml.BackendGroth16
 }
 
 // Query implements ledger.Module: "vk" ({"digest"}).
@@ -371,12 +391,10 @@ func (m *Module) Query(ctx *ledger.Context, path string, req []byte) (any, error
 func (m *Module) Invariants() []ledger.Invariant {
 	return []ledger.Invariant{{Name: "keys", Check: func(ctx *ledger.Context) error {
 		return m.walk(ctx, func(k *Key) error {
-			if zkml.Digest(sha256Sum(k.VK)) != k.Digest {
+			if zkml.KeyDigest(k.backend(), k.VK) != k.Digest {
 				return fmt.Errorf("verifying key stored as %s has other bytes", k.Digest)
 			}
 			return nil
 		})
 	}}}
 }
-
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
