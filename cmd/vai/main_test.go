@@ -62,6 +62,7 @@ func TestScripts(t *testing.T) {
 			"tamper":     tamper,
 			"corrupt":    corrupt,
 			"zkmodel":    zkModel,
+			"kzgsrs":     kzgSRS,
 			"waithttp":   waitHTTP,
 			"waitbatch":  waitBatch,
 		},

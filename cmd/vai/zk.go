@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,9 +22,13 @@ func newZKCmd(g *globalFlags) *cobra.Command {
 hash) gave an output on an input, for one job, with Groth16 on BN254. Keys come
 from a multi-party ceremony: 'vai zk setup' starts it, 'vai zk contribute' adds
 a contribution, 'vai zk seal' closes a phase with a public beacon, and
-'vai zk verify-setup' replays the whole transcript.`,
+'vai zk verify-setup' replays the whole transcript.
+
+PLONK is the option: 'vai zk setup MODEL --backend plonk' makes its keys from a
+universal SRS that serves every circuit up to its size — a sealed
+'vai zk powers-of-tau' ceremony (or any ceremony's phase 1), or an SRS file.`,
 	}
-	zk.AddCommand(newZKSetupCmd(g), newZKContributeCmd(g), newZKSealCmd(g), newZKVerifySetupCmd(g),
+	zk.AddCommand(newZKSetupCmd(g), newZKPowersOfTauCmd(g), newZKContributeCmd(g), newZKSealCmd(g), newZKVerifySetupCmd(g),
 		newZKCommitCmd(g), newZKProveCmd(g), newZKVerifyCmd(g), newZKExportSolidityCmd(g),
 		newZKCommitModelCmd(g), newZKLinkCmd(g), newZKJobProofCmd(g))
 	return zk
@@ -38,11 +41,12 @@ func loadZKModel(path string) (*vairt.Model, error) {
 }
 
 func newZKSetupCmd(g *globalFlags) *cobra.Command {
-	var dir, name string
+	var dir, name, backend string
 	var publicInput, dev bool
+	var pf plonkSetupFlags
 	c := &cobra.Command{
-		Use:   "setup MODEL --dir DIR",
-		Short: "Start a Groth16 setup ceremony for MODEL's architecture, with the first contribution",
+		Use:   "setup MODEL --dir DIR [--backend plonk (--srs FILE | --ceremony DIR | --dev)]",
+		Short: "Start a Groth16 setup ceremony for MODEL's architecture, or make its PLONK keys",
 		Long: `Start the ceremony in DIR (created, must be empty) for the circuit of MODEL's
 architecture (its weights are not used: one ceremony serves every weight version),
 and add the first phase-1 contribution as NAME. Others then run 'vai zk contribute';
@@ -50,15 +54,29 @@ and add the first phase-1 contribution as NAME. Others then run 'vai zk contribu
 
 --dev makes the keys alone with gnark's plain setup instead (seconds, not minutes):
 whoever runs it could forge proofs, so it is for tests and local devnets only, and
-'vai zk verify-setup' refuses it.`,
+'vai zk verify-setup' refuses it.
+
+--backend plonk makes PLONK keys in DIR at once, from a universal SRS: --ceremony
+names a sealed 'vai zk powers-of-tau' ceremony (or any ceremony whose phase 1 is
+sealed), --srs a KZG SRS file in gnark-crypto's encoding; --dev draws one alone.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" {
 				return fmt.Errorf("--dir is required")
 			}
+			b, err := zkml.ParseBackend(backend)
+			if err != nil {
+				return err
+			}
 			m, err := loadZKModel(args[0])
 			if err != nil {
 				return err
+			}
+			if b == zkml.BackendPlonk {
+				return plonkSetup(g, m, dir, publicInput, dev, pf)
+			}
+			if pf.srs != "" || pf.ceremony != "" {
+				return fmt.Errorf("--srs and --ceremony are for --backend plonk; Groth16 starts its own ceremony")
 			}
 			circ, err := zkml.Compile(m, zkml.Options{PublicInput: publicInput})
 			if err != nil {
@@ -96,6 +114,8 @@ whoever runs it could forge proofs, so it is for tests and local devnets only, a
 	c.Flags().StringVar(&name, "name", "owner", "name recorded with the contribution")
 	c.Flags().BoolVar(&publicInput, "public-input", false, "make the input public instead of private with a public digest")
 	c.Flags().BoolVar(&dev, "dev", false, "make the keys alone, without a ceremony (insecure; tests and devnets)")
+	c.Flags().StringVar(&backend, "backend", "groth16", "proof system: groth16 or plonk")
+	pf.register(c)
 	return c
 }
 
@@ -152,9 +172,13 @@ randomness fixed after the phase's last contribution (say, a later block hash), 
 			if g.output == "json" {
 				return writeJSON(g.stdout, mf)
 			}
-			if mf.Phase == 2 {
+			switch {
+			case mf.PowersOfTau:
+				fmt.Fprintf(g.stdout, "powers of tau sealed (%d contributions): srs %s\n", len(mf.Phase1), mf.SRS)
+				fmt.Fprintf(g.stdout, "it serves PLONK circuits of domain up to %d: vai zk setup MODEL --backend plonk --ceremony %s\n", mf.Domain, args[0])
+			case mf.Phase == 2:
 				fmt.Fprintf(g.stdout, "phase 1 sealed (%d contributions): srs %s\n", len(mf.Phase1), mf.SRS)
-			} else {
+			default:
 				fmt.Fprintf(g.stdout, "phase 2 sealed (%d contributions)\nproving key   %s\nverifying key %s\n", len(mf.Phase2), mf.PK, mf.VK)
 			}
 			return nil
@@ -165,17 +189,35 @@ randomness fixed after the phase's last contribution (say, a later block hash), 
 }
 
 func newZKVerifySetupCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify-setup DIR",
+	var srsPath string
+	c := &cobra.Command{
+		Use:   "verify-setup DIR [--srs PATH]",
 		Short: "Replay a finished ceremony: every contribution, both seals, the keys",
-		Args:  cobra.ExactArgs(1),
+		Long: `Replay a finished ceremony: every contribution, both seals, the keys. For a PLONK
+setup, fetch its SRS again — replaying the powers-of-tau ceremony it came from,
+or checking the SRS file against its digest — and remake the keys from it; --srs
+gives the ceremony directory or SRS file if it moved.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := zkml.VerifyCeremony(args[0])
+			cer, err := zkml.OpenCeremony(args[0])
+			if err != nil {
+				return err
+			}
+			var rep *zkml.CeremonyReport
+			if cer.Backend() == zkml.BackendPlonk {
+				rep, err = zkml.VerifyPlonkSetup(args[0], srsPath)
+			} else {
+				rep, err = zkml.VerifyCeremony(args[0])
+			}
 			if err != nil {
 				return err
 			}
 			if g.output == "json" {
 				return writeJSON(g.stdout, rep)
+			}
+			if rep.SRS != nil {
+				printSRSReport(g, cer.Manifest(), rep)
+				return nil
 			}
 			fmt.Fprintf(g.stdout, "ceremony verified: circuit %s\n", rep.Circuit)
 			for i, c := range rep.Phase1 {
@@ -188,6 +230,8 @@ func newZKVerifySetupCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().StringVar(&srsPath, "srs", "", "PLONK: the SRS's ceremony directory or file, if not where the setup records it")
+	return c
 }
 
 // readSalt reads a salt file (0x-hex field element); with create, a missing
@@ -275,15 +319,11 @@ that output, bound to job ID. The keys come from the ceremony in DIR.`,
 			if err != nil {
 				return err
 			}
-			circ, err := cer.Circuit()
+			pr, err := cer.Prover()
 			if err != nil {
 				return err
 			}
-			pk, _, err := cer.Keys()
-			if err != nil {
-				return err
-			}
-			p, err := zkml.Prove(circ, pk, m, salt, x, []byte(job))
+			p, err := pr.Prove(m, salt, x, []byte(job))
 			if err != nil {
 				return err
 			}
@@ -297,7 +337,7 @@ that output, bound to job ID. The keys come from the ceremony in DIR.`,
 			if g.output == "json" {
 				return writeJSON(g.stdout, map[string]any{"proof": out, "output": p.Public.Output, "argmax": vairt.Argmax(p.Public.Output)})
 			}
-			fmt.Fprintf(g.stdout, "wrote %s (%d-byte Groth16 proof)\noutput %v, argmax %d\n", out, len(p.Groth16), p.Public.Output, vairt.Argmax(p.Public.Output))
+			fmt.Fprintf(g.stdout, "wrote %s (%d-byte %s proof)\noutput %v, argmax %d\n", out, len(p.Bytes()), p.Backend().Title(), p.Public.Output, vairt.Argmax(p.Public.Output))
 			return nil
 		},
 	}
@@ -348,29 +388,31 @@ func newZKVerifyCmd(g *globalFlags) *cobra.Command {
 			if err := p.UnmarshalJSON(b); err != nil {
 				return err
 			}
-			var vkb []byte
+			var vk zkml.Verifier
 			switch {
 			case setup != "" && vkFile == "":
 				cer, err := zkml.OpenCeremony(setup)
 				if err != nil {
 					return err
 				}
+				if cer.Backend() != p.Backend() {
+					return fmt.Errorf("%s is a %s proof and %s a %s setup: verify it with the keys of its own proof system",
+						args[0], p.Backend().Title(), setup, cer.Backend().Title())
+				}
 				if mf := cer.Manifest(); mf.Circuit != p.Circuit {
 					return fmt.Errorf("the proof is for circuit %s, the ceremony for %s", p.Circuit, mf.Circuit)
 				}
-				vkFile = filepath.Join(setup, "vk.bin")
+				if vk, err = cer.Verifier(); err != nil {
+					return err
+				}
 			case vkFile != "" && setup == "":
+				if vk, err = readVerifier(vkFile, p.Backend()); err != nil {
+					return err
+				}
 			default:
 				return fmt.Errorf("give one of --setup and --vk")
 			}
-			if vkb, err = os.ReadFile(vkFile); err != nil {
-				return err
-			}
-			vk, err := zkml.ParseVK(vkb)
-			if err != nil {
-				return err
-			}
-			if err := zkml.Verify(vk, &p); err != nil {
+			if err := zkml.VerifyProof(vk, &p); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("job") && zkml.JobField([]byte(job)) != p.Public.JobID {
@@ -385,7 +427,7 @@ func newZKVerifyCmd(g *globalFlags) *cobra.Command {
 					return fmt.Errorf("the proof is valid but for another model commitment")
 				}
 			}
-			d, _ := zkml.VKDigest(vk)
+			d := vk.Digest()
 			if g.output == "json" {
 				return writeJSON(g.stdout, map[string]any{"verified": true, "vk": d, "circuit": p.Circuit,
 					"commitment": zkml.FieldHex(p.Public.Commitment), "job_id": zkml.FieldHex(p.Public.JobID),
@@ -435,21 +477,21 @@ func newZKExportSolidityCmd(g *globalFlags) *cobra.Command {
 			if zkml.Digest(a.Digest()) != mf.Arch {
 				return fmt.Errorf("%s has architecture %s, the ceremony is for %s", args[0], a.Digest(), mf.Arch)
 			}
-			_, vk, err := cer.Keys()
+			vk, err := cer.Verifier()
 			if err != nil {
 				return err
 			}
 			var buf bytes.Buffer
-			if err := zkml.ExportSolidity(vk, &buf); err != nil {
+			if err := vk.ExportSolidity(&buf); err != nil {
 				return err
 			}
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
 			if g.output == "json" {
-				return writeJSON(g.stdout, map[string]any{"file": out, "vk": mf.VK})
+				return writeJSON(g.stdout, map[string]any{"file": out, "vk": vk.Digest(), "backend": vk.Backend()})
 			}
-			fmt.Fprintf(g.stdout, "wrote %s (verifying key %s)\n", out, mf.VK)
+			fmt.Fprintf(g.stdout, "wrote %s (%s verifying key %s)\n", out, vk.Backend().Title(), vk.Digest())
 			return nil
 		},
 	}

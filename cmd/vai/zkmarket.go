@@ -57,20 +57,16 @@ settled on a proof under this key alone.`,
 			if err != nil {
 				return err
 			}
-			_, vk, err := cer.Keys()
+			vk, err := cer.Verifier()
 			if err != nil {
 				return err
 			}
-			var buf bytes.Buffer
-			if _, err := vk.WriteTo(&buf); err != nil {
-				return err
+			fmt.Fprintf(g.stderr, "%s verifying key %s for model %s, commitment %s\n", vk.Backend().Title(), vk.Digest(), id, rec.Model.ZKCommitment)
+			msg := zk.MsgRegisterVK{VK: vk.Bytes(), Model: string(id), Commitment: rec.Model.ZKCommitment}
+			if vk.Backend() == zkml.BackendPlonk {
+				msg.Backend = zkml.BackendPlonk
 			}
-			d, err := zkml.VKDigest(vk)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "verifying key %s for model %s, commitment %s\n", d, id, rec.Model.ZKCommitment)
-			m, err := wire.NewMsg("zk/register_vk", zk.MsgRegisterVK{VK: buf.Bytes(), Model: string(id), Commitment: rec.Model.ZKCommitment})
+			m, err := wire.NewMsg("zk/register_vk", msg)
 			if err != nil {
 				return err
 			}
@@ -232,13 +228,15 @@ func newZKJobProofCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, vk, err := cer.Keys()
+			vk, err := cer.Verifier()
 			if err != nil {
 				return err
 			}
-			if d, err := zkml.VKDigest(vk); err != nil || d != vkID {
+			if d := vk.Digest(); d != vkID {
 				return fmt.Errorf("job %d was proved under verifying key %s, not this setup's", id, vkID)
 			}
+			// The chain keeps the proof's bytes; its key says which system.
+			p.SetBytes(vk.Backend(), p.Bytes())
 			p.Circuit = c.ID()
 			b, err := p.MarshalJSON()
 			if err != nil {

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/consensys/gnark/backend/groth16"
-
 	"github.com/vai-dev/vai/internal/ledger/market"
 	"github.com/vai-dev/vai/internal/ledger/zk"
 	vairt "github.com/vai-dev/vai/runtime"
@@ -17,35 +15,30 @@ import (
 )
 
 // ZKProver proves a model's inferences for zk jobs: the circuit and
-// proving key of a finished setup ceremony, and the salt of the model's
-// registered weight commitment (the model's owner gives both to the
-// providers it trusts with its weights).
+// proving key of a finished setup (a Groth16 ceremony or a PLONK setup),
+// and the salt of the model's registered weight commitment (the model's
+// owner gives both to the providers it trusts with its weights).
 type ZKProver struct {
-	Circuit *zkml.Circuit
-	PK      groth16.ProvingKey
-	VK      zkml.Digest
-	Salt    zkml.Salt
+	Prover *zkml.Prover
+	VK     zkml.Digest
+	Salt   zkml.Salt
 }
 
-// LoadZKProver opens a finished ceremony directory.
+// LoadZKProver opens a finished setup directory.
 func LoadZKProver(setupDir string, salt zkml.Salt) (*ZKProver, error) {
 	cer, err := zkml.OpenCeremony(setupDir)
 	if err != nil {
 		return nil, err
 	}
-	c, err := cer.Circuit()
+	pr, err := cer.Prover()
 	if err != nil {
 		return nil, err
 	}
-	pk, vk, err := cer.Keys()
+	vk, err := cer.Verifier()
 	if err != nil {
 		return nil, err
 	}
-	d, err := zkml.VKDigest(vk)
-	if err != nil {
-		return nil, err
-	}
-	return &ZKProver{Circuit: c, PK: pk, VK: d, Salt: salt}, nil
+	return &ZKProver{Prover: pr, VK: vk.Digest(), Salt: salt}, nil
 }
 
 // proveJob runs a zk job: the input must be the canonical encoding of one
@@ -71,11 +64,11 @@ func (d *Daemon) proveJob(ctx context.Context, j *market.Job, o *market.Offer, e
 	if h := sha256.Sum256(zk.ZKInput(x)); !bytes.Equal(h[:], j.InputDigest) {
 		return nil, nil, &declineError{errors.New("zk input: not in canonical form (a JSON array of int8 without spaces)")}
 	}
-	proof, err := zkml.Prove(p.Circuit, p.PK, m, p.Salt, x, market.ZKJobID(j.ID))
+	proof, err := p.Prover.Prove(m, p.Salt, x, market.ZKJobID(j.ID))
 	if err != nil {
 		return nil, nil, &declineError{fmt.Errorf("prove: %w", err)}
 	}
 	doc = market.NewOutputDoc(o.ArtifactDigest, j.InputDigest, proof.Public.Output, 1).Encode()
-	evidence, err = json.Marshal(zk.JobEvidence{VK: p.VK, Proof: proof.Groth16, Input: x, Output: proof.Public.Output})
+	evidence, err = json.Marshal(zk.JobEvidence{VK: p.VK, Proof: proof.Bytes(), Input: x, Output: proof.Public.Output})
 	return doc, evidence, err
 }
