@@ -433,7 +433,9 @@ type CeremonyReport struct {
 	Circuit Digest
 	Phase1  []Contribution
 	Phase2  []Contribution
-	PK, VK  Digest
+	// PK is pk.bin's digest; VK is the verifying key's identity (KeyDigest:
+	// vk.bin's digest for Groth16, tagged for PLONK).
+	PK, VK Digest
 	// Backend is the keys' proof system.
 	Backend Backend `json:",omitempty"`
 	// SRS is the checked SRS of a PLONK setup or a powers-of-tau ceremony.

@@ -225,6 +225,9 @@ func VerifyPlonkSetup(dir, srsPath string) (*CeremonyReport, error) {
 		if sha(buf.Bytes()) != k.want || !bytes.Equal(b, buf.Bytes()) {
 			return nil, fmt.Errorf("%w: %s is not the key the SRS gives", ErrCeremony, k.name)
 		}
+		if k.name == "vk.bin" {
+			rep.VK = KeyDigest(BackendPlonk, b) // its identity on the chain
+		}
 	}
 	return rep, nil
 }

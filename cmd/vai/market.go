@@ -971,7 +971,7 @@ func printJob(g *globalFlags, j *market.Job) {
 		if j.Mode.Kind == market.ModeZK && len(j.Result.Evidence) > 0 {
 			var e zk.JobEvidence
 			if json.Unmarshal(j.Result.Evidence, &e) == nil {
-				g.printf("proof      Groth16 (%d bytes), verified on chain with key %s\n", len(e.Proof), e.VK)
+				g.printf("proof      %d bytes, verified on chain with key %s\n", len(e.Proof), e.VK)
 			}
 		}
 	}

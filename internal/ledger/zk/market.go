@@ -18,7 +18,7 @@ import (
 // this job.
 type JobEvidence struct {
 	VK    zkml.Digest `json:"vk"`
-	Proof []byte      `json:"proof"` // compressed Groth16
+	Proof []byte      `json:"proof"` // compressed gnark encoding, of the key's proof system
 	// Input is the job's (already quantised) input: the job's input file
 	// is its canonical encoding (ZKInput), so its digest binds it.
 	Input  []int8 `json:"input"`
@@ -93,7 +93,9 @@ func (v MarketVerifier) Verify(ctx *ledger.Context, j *market.Job, _ wire.Addres
 
 // JobProof rebuilds the proof a zk job was settled on from the job's
 // record and the model's registered commitment: the same proof, checkable
-// again anywhere (zkml.Verify, or the exported Solidity verifier).
+// again anywhere (zkml.Verify, or the exported Solidity verifier). The
+// proof bytes come back as Groth16's: the key (by the returned digest) says
+// the proof system, and a PLONK key's caller moves them with SetBytes.
 func JobProof(j *market.Job, commitment string) (*zkml.Proof, zkml.Digest, error) {
 	if j.Result == nil || len(j.Result.Evidence) == 0 {
 		return nil, zkml.Digest{}, fmt.Errorf("job %d has no proof on record", j.ID)
