@@ -1,11 +1,12 @@
 // Package evmtest deploys vai's exported Solidity verifier of a verifying
-// key on go-ethereum's simulated chain, for tests: the contract is compiled
+// key (Groth16 or PLONK) on go-ethereum's simulated chain, for tests: the contract is compiled
 // with solc-js (scripts/install-solc.sh), and a test without it is skipped.
 package evmtest
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/big"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/consensys/gnark/backend/groth16"
+	"github.com/consensys/gnark/backend/plonk"
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind"
@@ -53,13 +55,63 @@ func Solcjs(t testing.TB) string {
 // (an error if the contract rejects the proof).
 func Verifier(t testing.TB, vk groth16.VerifyingKey) func(*zkml.SolidityProof) (uint64, error) {
 	t.Helper()
-	solc := Solcjs(t)
-	dir := t.TempDir()
 	var src bytes.Buffer
 	if err := zkml.ExportSolidity(vk, &src); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "Verifier.sol"), src.Bytes(), 0o644); err != nil {
+	parsed, call := deploy(t, src.Bytes(), "Verifier")
+	return func(s *zkml.SolidityProof) (uint64, error) {
+		in := reflect.New(reflect.ArrayOf(len(s.Input), reflect.TypeOf((*big.Int)(nil)))).Elem()
+		for i, v := range s.Input {
+			in.Index(i).Set(reflect.ValueOf(v))
+		}
+		data, err := parsed.Pack("verifyProof", s.Proof, s.Commitments, s.CommitmentPok, in.Interface())
+		if err != nil {
+			return 0, err
+		}
+		_, gas, err := call(data)
+		return gas, err
+	}
+}
+
+// PlonkVerifier is Verifier for a PLONK key: gnark's PlonkVerifier
+// contract, whose Verify(proof, inputs) returns a bool; the function
+// returns an error if it reverts or returns false.
+func PlonkVerifier(t testing.TB, vk plonk.VerifyingKey) func(proof []byte, input []*big.Int) (uint64, error) {
+	t.Helper()
+	var src bytes.Buffer
+	if err := zkml.ExportPlonkSolidity(vk, &src); err != nil {
+		t.Fatal(err)
+	}
+	parsed, call := deploy(t, src.Bytes(), "PlonkVerifier")
+	return func(proof []byte, input []*big.Int) (uint64, error) {
+		data, err := parsed.Pack("Verify", proof, input)
+		if err != nil {
+			return 0, err
+		}
+		out, gas, err := call(data)
+		if err != nil {
+			return 0, err
+		}
+		res, err := parsed.Unpack("Verify", out)
+		if err != nil {
+			return 0, err
+		}
+		if ok, _ := res[0].(bool); !ok {
+			return 0, errors.New("Verify returned false")
+		}
+		return gas, nil
+	}
+}
+
+// deploy compiles src with solc-js, deploys contract on a fresh simulated
+// chain, and returns its ABI and a function that calls it with data,
+// returning its output and the gas the call takes.
+func deploy(t testing.TB, src []byte, contract string) (abi.ABI, func(data []byte) ([]byte, uint64, error)) {
+	t.Helper()
+	solc := Solcjs(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Verifier.sol"), src, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(solc, "--bin", "--abi", "--optimize", "-o", "out", "Verifier.sol")
@@ -67,11 +119,11 @@ func Verifier(t testing.TB, vk groth16.VerifyingKey) func(*zkml.SolidityProof) (
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("solcjs: %v\n%s", err, out)
 	}
-	binHex, err := os.ReadFile(filepath.Join(dir, "out", "Verifier_sol_Verifier.bin"))
+	binHex, err := os.ReadFile(filepath.Join(dir, "out", "Verifier_sol_"+contract+".bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	abiJSON, err := os.ReadFile(filepath.Join(dir, "out", "Verifier_sol_Verifier.abi"))
+	abiJSON, err := os.ReadFile(filepath.Join(dir, "out", "Verifier_sol_"+contract+".abi"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,19 +143,13 @@ func Verifier(t testing.TB, vk groth16.VerifyingKey) func(*zkml.SolidityProof) (
 		t.Fatal(err)
 	}
 	sim.Commit()
-	return func(s *zkml.SolidityProof) (uint64, error) {
-		in := reflect.New(reflect.ArrayOf(len(s.Input), reflect.TypeOf((*big.Int)(nil)))).Elem()
-		for i, v := range s.Input {
-			in.Index(i).Set(reflect.ValueOf(v))
-		}
-		data, err := parsed.Pack("verifyProof", s.Proof, s.Commitments, s.CommitmentPok, in.Interface())
-		if err != nil {
-			return 0, err
-		}
+	return parsed, func(data []byte) ([]byte, uint64, error) {
 		msg := ethereum.CallMsg{From: auth.From, To: &addr, Data: data}
-		if _, err := sim.Client().CallContract(context.Background(), msg, nil); err != nil {
-			return 0, err
+		out, err := sim.Client().CallContract(context.Background(), msg, nil)
+		if err != nil {
+			return nil, 0, err
 		}
-		return sim.Client().EstimateGas(context.Background(), msg)
+		gas, err := sim.Client().EstimateGas(context.Background(), msg)
+		return out, gas, err
 	}
 }
