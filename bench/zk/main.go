@@ -1,6 +1,6 @@
 // Command zk measures vai's zkML proofs: for each model, circuit size,
-// Groth16 proving time, verification time (as the ledger runs it), proof
-// size and peak memory, beside EZKL's published figures for the same
+// proving time, verification time (as the ledger runs it), proof size and
+// peak memory, with Groth16 or (-backend plonk) PLONK, beside EZKL's published figures for the same
 // architecture where DESIGN §6 has them. EZKL itself cannot run here (its
 // npm engine has no circuit compilation or SRS generation, and its CLI's
 // registries are out of reach), so the comparison is with published
@@ -8,10 +8,15 @@
 //
 //	go run ./bench/zk                        # all models (~3 minutes on 2 cores)
 //	go run ./bench/zk -models digits_mlp     # one model
+//	go run ./bench/zk -models digits_mlp -backend plonk
 //
 // Each model runs in a child process so that its peak memory (VmHWM) is its
-// own. Keys come from gnark's single-party setup: the ceremony's keys have
-// the same size and cost to use.
+// own. Groth16 keys come from gnark's single-party setup: the ceremony's
+// keys have the same size and cost to use. PLONK keys come from a universal
+// SRS of the circuit's size drawn beforehand (not timed: it stands for a
+// sealed powers-of-tau ceremony or an SRS file); the setup time is what
+// 'vai zk setup --backend plonk' spends on it, mostly the SRS's conversion
+// to the Lagrange basis.
 package main
 
 import (
@@ -30,14 +35,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/consensys/gnark/backend/groth16"
-
 	"github.com/vai-dev/vai/runtime"
 	"github.com/vai-dev/vai/zkml"
 )
 
 type result struct {
 	Model       string  `json:"model"`
+	Backend     string  `json:"backend"`
 	Params      int     `json:"params"`
 	Constraints int     `json:"constraints"`
 	CompileS    float64 `json:"compile_s"`
@@ -66,20 +70,25 @@ func main() {
 	list := flag.String("models", strings.Join(models, ","), "comma-separated models")
 	proves := flag.Int("proves", 3, "proofs per model (the median is reported)")
 	out := flag.String("json", "", "also write the results as JSON to this file")
+	backendName := flag.String("backend", "groth16", "proof system: groth16 or plonk")
 	flag.Parse()
 	log.SetFlags(0)
+	backend, err := zkml.ParseBackend(*backendName)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if *one != "" {
-		r, err := run(*one, *proves)
+		r, err := run(*one, *proves, backend)
 		if err != nil {
 			log.Fatalf("%s: %v", *one, err)
 		}
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
 	}
-	fmt.Printf("zkML benchmark: Groth16/BN254 (gnark v0.14), %d cores, %s/%s, %s\n\n", goruntime.NumCPU(), goruntime.GOOS, goruntime.GOARCH, cpuModel())
+	fmt.Printf("zkML benchmark: %s/BN254 (gnark v0.14), %d cores, %s/%s, %s\n\n", backend.Title(), goruntime.NumCPU(), goruntime.GOOS, goruntime.GOARCH, cpuModel())
 	var rs []result
 	for _, m := range strings.Split(*list, ",") {
-		cmd := exec.Command(os.Args[0], "-one", m, "-proves", strconv.Itoa(*proves))
+		cmd := exec.Command(os.Args[0], "-one", m, "-proves", strconv.Itoa(*proves), "-backend", string(backend))
 		cmd.Stderr = os.Stderr
 		b, err := cmd.Output()
 		if err != nil {
@@ -156,24 +165,23 @@ func syntheticMLP(in, hidden, out int) *runtime.Model {
 		Meta:   map[string]string{"name": fmt.Sprintf("synthetic-%d-%d-%d", in, hidden, out)}}
 }
 
-func run(name string, proves int) (*result, error) {
+func run(name string, proves int, backend zkml.Backend) (*result, error) {
 	m, synth, err := loadModel(name)
 	if err != nil {
 		return nil, err
 	}
-	r := &result{Model: name, Params: m.Params(), Synthetic: synth}
+	r := &result{Model: name, Backend: string(backend), Params: m.Params(), Synthetic: synth}
 	t0 := time.Now()
-	c, err := zkml.Compile(m, zkml.Options{})
+	c, err := zkml.Compile(m, zkml.Options{Backend: backend})
 	if err != nil {
 		return nil, err
 	}
 	r.CompileS, r.Constraints = time.Since(t0).Seconds(), c.Constraints()
-	t0 = time.Now()
-	pk, vk, err := zkml.DevSetup(c)
+	pr, vk, setupS, err := setup(c)
 	if err != nil {
 		return nil, err
 	}
-	r.SetupS = time.Since(t0).Seconds()
+	r.SetupS = setupS
 	salt, _ := zkml.NewSalt()
 	rng := rand.New(rand.NewPCG(2, 2))
 	in := make([]int8, m.Input.Size())
@@ -184,33 +192,29 @@ func run(name string, proves int) (*result, error) {
 			in[i] = int8(rng.IntN(256) - 128)
 		}
 		t0 = time.Now()
-		if p, err = zkml.Prove(c, pk, m, salt, in, []byte("bench")); err != nil {
+		if p, err = pr.Prove(m, salt, in, []byte("bench")); err != nil {
 			return nil, err
 		}
 		times = append(times, time.Since(t0).Seconds())
 	}
 	slices.Sort(times)
-	r.ProveS, r.ProofBytes = times[len(times)/2], len(p.Groth16)
-	vkb, err := keyBytes(vk)
-	if err != nil {
-		return nil, err
-	}
+	r.ProveS, r.ProofBytes = times[len(times)/2], len(p.Bytes())
 	pub := p.Public.Vector()
 	const n = 50
 	t0 = time.Now()
 	for range n {
-		if err := zkml.VerifyRaw(vk, p.Groth16, pub); err != nil {
+		if err := vk.VerifyRaw(p.Bytes(), pub); err != nil {
 			return nil, err
 		}
 	}
 	r.VerifyMS = time.Since(t0).Seconds() * 1000 / n
 	t0 = time.Now()
 	for range n {
-		k, err := zkml.ParseVK(vkb)
+		k, err := zkml.ParseVerifier(backend, vk.Bytes())
 		if err != nil {
 			return nil, err
 		}
-		if err := zkml.VerifyRaw(k, p.Groth16, pub); err != nil {
+		if err := k.VerifyRaw(p.Bytes(), pub); err != nil {
 			return nil, err
 		}
 	}
@@ -219,12 +223,35 @@ func run(name string, proves int) (*result, error) {
 	return r, nil
 }
 
-func keyBytes(vk groth16.VerifyingKey) ([]byte, error) {
-	var sb strings.Builder
-	if _, err := vk.WriteTo(&sb); err != nil {
-		return nil, err
+// setup makes c's keys and returns the time it took: gnark's single-party
+// Groth16 setup, or PLONK's from a universal SRS drawn beforehand.
+func setup(c *zkml.Circuit) (*zkml.Prover, zkml.Verifier, float64, error) {
+	var pk, vk any
+	var err error
+	var t0 time.Time
+	if c.Options().Backend == zkml.BackendPlonk {
+		srs, err := zkml.NewDevSRS(c.SRSSize())
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		t0 = time.Now()
+		pk, vk, err = zkml.PlonkSetup(c, srs)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+	} else {
+		t0 = time.Now()
+		if pk, vk, err = zkml.DevSetup(c); err != nil {
+			return nil, nil, 0, err
+		}
 	}
-	return []byte(sb.String()), nil
+	s := time.Since(t0).Seconds()
+	pr, err := zkml.NewProver(c, pk)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	v, err := zkml.NewVerifier(vk)
+	return pr, v, s, err
 }
 
 // peakMiB is this process's peak resident memory (VmHWM).
