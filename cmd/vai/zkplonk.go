@@ -93,8 +93,8 @@ sealed result is a KZG SRS serving every PLONK circuit of domain up to N (a powe
 of two; 'vai zk setup MODEL --backend plonk' says the domain a model needs), and
 add the first contribution as NAME. Others run 'vai zk contribute DIR'; 'vai zk
 seal DIR --beacon HEX' closes it; 'vai zk verify-setup DIR' replays it. A
-contribution costs about 4N G1 and N G2 scalar multiplications (a minute or so at
-N = 65536 on two cores).`,
+contribution costs about 4N G1 and N G2 scalar multiplications: 21 s at N = 65536
+on two cores, and sealing (which verifies every contribution) about 30 s.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if dir == "" || size == 0 {
