@@ -9,6 +9,7 @@
 //	go run ./bench/zk                        # all models (~3 minutes on 2 cores)
 //	go run ./bench/zk -models digits_mlp     # one model
 //	go run ./bench/zk -models digits_mlp -backend plonk
+//	go run ./bench/zk -models mlp_784_56_10 -cpuprofile /tmp/prove.pprof  # profile the proofs
 //
 // Each model runs in a child process so that its peak memory (VmHWM) is its
 // own. Groth16 keys come from gnark's single-party setup: the ceremony's
@@ -30,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +73,7 @@ func main() {
 	proves := flag.Int("proves", 3, "proofs per model (the median is reported)")
 	out := flag.String("json", "", "also write the results as JSON to this file")
 	backendName := flag.String("backend", "groth16", "proof system: groth16 or plonk")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the proofs (not setup) to FILE.MODEL")
 	flag.Parse()
 	log.SetFlags(0)
 	backend, err := zkml.ParseBackend(*backendName)
@@ -78,7 +81,7 @@ func main() {
 		log.Fatal(err)
 	}
 	if *one != "" {
-		r, err := run(*one, *proves, backend)
+		r, err := run(*one, *proves, backend, *cpuProfile)
 		if err != nil {
 			log.Fatalf("%s: %v", *one, err)
 		}
@@ -88,7 +91,7 @@ func main() {
 	fmt.Printf("zkML benchmark: %s/BN254 (gnark v0.14), %d cores, %s/%s, %s\n\n", backend.Title(), goruntime.NumCPU(), goruntime.GOOS, goruntime.GOARCH, cpuModel())
 	var rs []result
 	for _, m := range strings.Split(*list, ",") {
-		cmd := exec.Command(os.Args[0], "-one", m, "-proves", strconv.Itoa(*proves), "-backend", string(backend))
+		cmd := exec.Command(os.Args[0], "-one", m, "-proves", strconv.Itoa(*proves), "-backend", string(backend), "-cpuprofile", *cpuProfile)
 		cmd.Stderr = os.Stderr
 		b, err := cmd.Output()
 		if err != nil {
@@ -165,7 +168,7 @@ func syntheticMLP(in, hidden, out int) *runtime.Model {
 		Meta:   map[string]string{"name": fmt.Sprintf("synthetic-%d-%d-%d", in, hidden, out)}}
 }
 
-func run(name string, proves int, backend zkml.Backend) (*result, error) {
+func run(name string, proves int, backend zkml.Backend, cpuProfile string) (*result, error) {
 	m, synth, err := loadModel(name)
 	if err != nil {
 		return nil, err
@@ -187,6 +190,16 @@ func run(name string, proves int, backend zkml.Backend) (*result, error) {
 	in := make([]int8, m.Input.Size())
 	var times []float64
 	var p *zkml.Proof
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile + "." + name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
 	for range proves {
 		for i := range in {
 			in[i] = int8(rng.IntN(256) - 128)
@@ -197,6 +210,7 @@ func run(name string, proves int, backend zkml.Backend) (*result, error) {
 		}
 		times = append(times, time.Since(t0).Seconds())
 	}
+	pprof.StopCPUProfile()
 	slices.Sort(times)
 	r.ProveS, r.ProofBytes = times[len(times)/2], len(p.Bytes())
 	pub := p.Public.Vector()
