@@ -7,7 +7,6 @@ import (
 
 	"github.com/consensys/gnark/frontend"
 	"github.com/consensys/gnark/std/lookup/logderivlookup"
-	"github.com/consensys/gnark/std/rangecheck"
 
 	"github.com/vai-dev/vai/runtime"
 )
@@ -43,7 +42,7 @@ func newCircuit(a *Arch, publicInput bool) *circuit {
 // builder holds what one Define call shares across layers.
 type builder struct {
 	api   frontend.API
-	rc    frontend.Rangechecker
+	rc    *byteChecker
 	pow   logderivlookup.Table // 2^S for S in [0, 62]
 	half  logderivlookup.Table // 2^(S-1), and 0 for S = 0
 	relu  logderivlookup.Table // max(x, 0) at x+128
@@ -54,7 +53,7 @@ type builder struct {
 // (docs/design/runtime.md) over the committed parameters.
 func (c *circuit) Define(api frontend.API) error {
 	a := c.arch
-	b := &builder{api: api, rc: rangecheck.New(api), reqCh: map[int][2]frontend.Variable{}}
+	b := &builder{api: api, rc: newByteChecker(api), reqCh: map[int][2]frontend.Variable{}}
 
 	// The parameters: range-checked to their widths, so that packing them
 	// is injective and the commitment binds each one.

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	solver.RegisterHint(lanesHint, requantHint, maxHint, avgHint)
+	solver.RegisterHint(lanesHint, requantHint, maxHint, avgHint, bytesHint, byteCountHint)
 }
 
 // signed maps a field element to the integer in (−q/2, q/2) it stands for.
