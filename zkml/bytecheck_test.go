@@ -117,7 +117,7 @@ func TestWeightsBound(t *testing.T) {
 	if err := solve(func(*circuit) {}); err != nil {
 		t.Fatalf("honest weights: %v", err)
 	}
-	if err := solve(func(w *circuit) { w.Params[0], w.Params[1] = int64(5+256), int64(-7-1) }); err == nil {
+	if err := solve(func(w *circuit) { w.Params[0], w.Params[1] = int64(5+256+128), int64(-7-1+128) }); err == nil {
 		t.Fatal("weights 261 and −8 satisfy the circuit of weights 5 and −7")
 	}
 }

@@ -20,8 +20,12 @@ type circuit struct {
 	InputPublic []frontend.Variable `gnark:",public"` // the input when public, else none
 	Output      []frontend.Variable `gnark:",public"`
 
-	Input  []frontend.Variable `gnark:",secret"` // the input when private, else none
-	Salt   frontend.Variable   `gnark:",secret"`
+	Input []frontend.Variable `gnark:",secret"` // the input when private, else none
+	Salt  frontend.Variable   `gnark:",secret"`
+	// Params holds each parameter plus its kind's offset (w + 128, b + 2^31,
+	// …): non-negative and below 2^width. The prover's multi-exponentiations
+	// cost little for small non-negative scalars and full price for
+	// negative ones (q − |v|), and a weight appears in three of them.
 	Params []frontend.Variable `gnark:",secret"`
 
 	arch *Arch
@@ -57,8 +61,10 @@ func (c *circuit) Define(api frontend.API) error {
 
 	// The parameters: range-checked to their widths, so that packing them
 	// is injective and the commitment binds each one.
+	p := make([]frontend.Variable, len(c.Params))
 	for i, k := range a.kinds {
-		b.rc.Check(api.Add(c.Params[i], k.offset()), k.width())
+		b.rc.Check(c.Params[i], k.width())
+		p[i] = api.Sub(c.Params[i], k.offset())
 	}
 	packed := packCircuit(api, c.Params, a.kinds)
 	af := a.field()
@@ -78,12 +84,13 @@ func (c *circuit) Define(api frontend.API) error {
 		x = c.InputPublic
 	}
 	kinds := make([]paramKind, len(x))
+	xo := offsetAll(api, x, 128)
 	for i := range x {
-		b.rc.Check(api.Add(x[i], 128), 8)
+		b.rc.Check(xo[i], 8)
 		kinds[i] = kindWeight
 	}
 	if len(c.InputDigest) == 1 {
-		d, err := hashCircuit(api, domainInput, packCircuit(api, x, kinds))
+		d, err := hashCircuit(api, domainInput, packCircuit(api, xo, kinds))
 		if err != nil {
 			return err
 		}
@@ -103,9 +110,9 @@ func (c *circuit) Define(api frontend.API) error {
 		in, out := a.shapes[i], a.shapes[i+1]
 		switch l := l.(type) {
 		case *runtime.Dense:
-			x = b.dense(l, a.layout[i], c.Params, x)
+			x = b.dense(l, a.layout[i], p, x)
 		case *runtime.Conv2D:
-			x = b.conv(l, a.layout[i], c.Params, in, out, x)
+			x = b.conv(l, a.layout[i], p, in, out, x)
 		case *runtime.MaxPool:
 			x = b.maxPool(&l.Pool, in, out, x)
 		case *runtime.AvgPool:
@@ -121,7 +128,7 @@ func (c *circuit) Define(api frontend.API) error {
 		case *runtime.LUT:
 			t := logderivlookup.New(api)
 			for j := range 256 {
-				t.Insert(c.Params[a.tables[i]+j])
+				t.Insert(p[a.tables[i]+j])
 			}
 			x = t.Lookup(offsetAll(api, x, 128)...)
 		case *runtime.Reshape:
@@ -146,8 +153,9 @@ func offsetAll(api frontend.API, x []frontend.Variable, off int) []frontend.Vari
 	return out
 }
 
-// packCircuit is packNative over variables: linear combinations, so free in
-// R1CS. The caller range-checks every value.
+// packCircuit is packNative over variables (already offset to be
+// non-negative): linear combinations, so free in R1CS. The caller
+// range-checks every value.
 func packCircuit(api frontend.API, vals []frontend.Variable, kinds []paramKind) []frontend.Variable {
 	out := make([]frontend.Variable, 0, packedLen(kinds))
 	var acc frontend.Variable = 0
@@ -158,8 +166,7 @@ func packCircuit(api frontend.API, vals []frontend.Variable, kinds []paramKind) 
 			out = append(out, acc)
 			acc, used = 0, 0
 		}
-		shifted := api.Add(v, kinds[i].offset())
-		acc = api.Add(acc, api.Mul(shifted, new(big.Int).Lsh(big.NewInt(1), uint(used))))
+		acc = api.Add(acc, api.Mul(v, new(big.Int).Lsh(big.NewInt(1), uint(used))))
 		used += w
 	}
 	if used > 0 {

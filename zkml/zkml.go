@@ -297,7 +297,7 @@ func (c *Circuit) assign(m *runtime.Model, salt Salt, input []int8, pub *Public)
 		w.Output[i] = int64(v)
 	}
 	for i, v := range c.arch.params(m) {
-		w.Params[i] = v
+		w.Params[i] = v + c.arch.kinds[i].offset()
 	}
 	return w
 }
