@@ -100,7 +100,7 @@ func (c *Circuit) R1CS() constraint.ConstraintSystem { return c.ccs }
 // circuit version. Keys and proofs name the circuit they belong to by it.
 func (c *Circuit) ID() Digest {
 	h := sha256.New()
-	h.Write([]byte("vai/zkml/circuit/v1\x00"))
+	h.Write([]byte("vai/zkml/circuit/v2\x00"))
 	h.Write(c.arch.digest[:])
 	if c.opts.PublicInput {
 		h.Write([]byte{1})
