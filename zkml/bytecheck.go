@@ -16,8 +16,8 @@ import (
 //
 // gnark's std/rangecheck does the same with one limb size for every check,
 // chosen to suit them all: the 64-bit checks of requantisation made it
-// pick a size that cost each of the ~10^5 int8 checks two or three
-// constraints.
+// pick a size that cost each int8 check two constraints (a 784-56-10 MLP
+// has 45,314 of them).
 type byteChecker struct {
 	api     frontend.API
 	queries []frontend.Variable
