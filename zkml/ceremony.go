@@ -96,11 +96,7 @@ func NewCeremony(dir string, c *Circuit) (*Ceremony, error) {
 			return nil, err
 		}
 	}
-	arch, err := c.arch.model.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "arch.vaim"), arch, 0o644); err != nil {
+	if err := c.writeArch(dir); err != nil {
 		return nil, err
 	}
 	cer := &Ceremony{dir: dir, m: CeremonyManifest{
@@ -360,6 +356,23 @@ func (c *Ceremony) Seal(beacon []byte) error {
 	return c.save()
 }
 
+// sealedPhase1 replays phase 1 with its beacon and checks that the result
+// is the srs.bin the ceremony recorded.
+func (c *Ceremony) sealedPhase1(beacon []byte) (*mpcsetup.SrsCommons, error) {
+	srs, err := c.verifyPhase1(beacon)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := srs.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	if sha(buf.Bytes()) != *c.m.SRS {
+		return nil, fmt.Errorf("%w: phase 1 sealed with its beacon is not srs.bin", ErrCeremony)
+	}
+	return &srs, nil
+}
+
 func (c *Ceremony) verifyPhase1(beacon []byte) (mpcsetup.SrsCommons, error) {
 	if len(c.m.Phase1) == 0 {
 		return mpcsetup.SrsCommons{}, fmt.Errorf("%w: phase 1 has no contribution", ErrCeremony)
@@ -473,21 +486,14 @@ func VerifyCeremony(dir string) (*CeremonyReport, error) {
 	if _, err := c.Circuit(); err != nil {
 		return nil, err
 	}
-	srs, err := c.verifyPhase1(b1)
-	if err != nil {
+	if _, err := c.sealedPhase1(b1); err != nil {
 		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := srs.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	if sha(buf.Bytes()) != *c.m.SRS {
-		return nil, fmt.Errorf("%w: phase 1 sealed with its beacon is not srs.bin", ErrCeremony)
 	}
 	pk, vk, err := c.verifyPhase2(b2)
 	if err != nil {
 		return nil, err
 	}
+	var buf bytes.Buffer
 	for _, k := range []struct {
 		obj  io.WriterTo
 		want Digest
@@ -527,4 +533,14 @@ func (c *Ceremony) Keys() (groth16.ProvingKey, groth16.VerifyingKey, error) {
 		return nil, nil, err
 	}
 	return pk, vk, nil
+}
+
+// writeArch writes the circuit's architecture (the model without its
+// weights) to dir/arch.vaim, which a setup directory carries.
+func (c *Circuit) writeArch(dir string) error {
+	arch, err := c.arch.model.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "arch.vaim"), arch, 0o644)
 }

@@ -51,11 +51,7 @@ func SetupPlonk(dir string, c *Circuit, srs *kzg.SRS, src SRSSource) (*Ceremony,
 	if src.Path != "" {
 		src.Path = relTo(dir, src.Path)
 	}
-	arch, err := c.arch.model.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "arch.vaim"), arch, 0o644); err != nil {
+	if err := c.writeArch(dir); err != nil {
 		return nil, err
 	}
 	cer := &Ceremony{dir: dir, m: CeremonyManifest{

@@ -1,7 +1,6 @@
 package zkml
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -108,18 +107,7 @@ func (c *Ceremony) replayPhase1() (*mpcsetup.SrsCommons, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: the beacon is not hexadecimal", ErrCeremony)
 	}
-	srs, err := c.verifyPhase1(beacon)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := srs.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	if sha(buf.Bytes()) != *c.m.SRS {
-		return nil, fmt.Errorf("%w: phase 1 sealed with its beacon is not srs.bin", ErrCeremony)
-	}
-	return &srs, nil
+	return c.sealedPhase1(beacon)
 }
 
 // CeremonySRS reads the KZG SRS of the vai ceremony in dir, whose phase 1
