@@ -130,11 +130,7 @@ the manifest in the content store; the files themselves are not needed.`,
 			for _, x := range p.Hashes {
 				proof.Hashes = append(proof.Hashes, hex.EncodeToString(x))
 			}
-			msg, err := wire.NewMsg("registry/flag", registry.MsgFlag{Record: id, Hash: h, Proof: proof})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &ff, ffrom, msg)
+			return g.sendMsg(cmd.Context(), &ff, ffrom, "registry/flag", registry.MsgFlag{Record: id, Hash: h, Proof: proof})
 		},
 	}
 	ff.register(flag)

@@ -181,11 +181,7 @@ func newProviderRegisterCmd(g *globalFlags, update bool) *cobra.Command {
 			if fl.Changed("serve") {
 				msg.Serves = sv
 			}
-			m, err := wire.NewMsg("market/provider_update", msg)
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
+			return g.sendMsg(cmd.Context(), &tf, from, "market/provider_update", msg)
 		},
 	}
 	tf.register(cmd)
@@ -625,11 +621,7 @@ func newMarketGrantCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := wire.NewMsg("market/grant", market.MsgGrant{Model: model, Provider: addr, CID: cid})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
+			return g.sendMsg(cmd.Context(), &tf, from, "market/grant", market.MsgGrant{Model: model, Provider: addr, CID: cid})
 		},
 	}
 	tf.register(cmd)

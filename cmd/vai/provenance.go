@@ -125,11 +125,7 @@ rata to them; default: the signer alone), and parent datasets.`,
 				return err
 			}
 			fmt.Fprintf(g.stderr, "dataset %s: %d files, %s, manifest %s\n", b.ID, b.Files, humanBytes(b.Bytes), content.ManifestCID)
-			m, err := wire.NewMsg("registry/register_dataset", registry.MsgRegisterDataset{ID: b.ID, Name: name, License: license, Contributors: cs, Parents: ps, Content: content})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
+			return g.sendMsg(cmd.Context(), &tf, from, "registry/register_dataset", registry.MsgRegisterDataset{ID: b.ID, Name: name, License: license, Contributors: cs, Parents: ps, Content: content})
 		},
 	}
 	tf.register(register)
@@ -153,11 +149,7 @@ rata to them; default: the signer alone), and parent datasets.`,
 			if err != nil {
 				return err
 			}
-			m, err := wire.NewMsg("registry/withdraw_dataset", registry.MsgWithdrawDataset{ID: id, Reason: reason})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &wf, wfrom, m)
+			return g.sendMsg(cmd.Context(), &wf, wfrom, "registry/withdraw_dataset", registry.MsgWithdrawDataset{ID: id, Reason: reason})
 		},
 	}
 	wf.register(withdraw)
@@ -374,11 +366,7 @@ func addModelRegistryCommands(model *cobra.Command, g *globalFlags) {
 			if err != nil {
 				return err
 			}
-			m, err := wire.NewMsg("registry/set_alias", registry.MsgSetAlias{Name: n, Alias: a, Model: id})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &af, afrom, m)
+			return g.sendMsg(cmd.Context(), &af, afrom, "registry/set_alias", registry.MsgSetAlias{Name: n, Alias: a, Model: id})
 		},
 	}
 	af.register(alias)

@@ -132,11 +132,7 @@ Then register the checkpoint with: vai model register PATH --run <run id>.`,
 				}
 			}
 			fmt.Fprintf(g.stderr, "run %s: checkpoint %s, statement %s\n", registry.RunID(st), ck, stCID)
-			m, err := wire.NewMsg("registry/record_run", msg)
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
+			return g.sendMsg(cmd.Context(), &tf, from, "registry/record_run", msg)
 		},
 	}
 	tf.register(record)

@@ -38,6 +38,15 @@ func (g *globalFlags) send(ctx context.Context, f *txFlags, from string, msgs ..
 	return err
 }
 
+// sendMsg sends one message of type typ with value.
+func (g *globalFlags) sendMsg(ctx context.Context, f *txFlags, from, typ string, value any) error {
+	m, err := wire.NewMsg(typ, value)
+	if err != nil {
+		return err
+	}
+	return g.send(ctx, f, from, m)
+}
+
 // sendResult is send that also returns what was sent (and, with --wait,
 // the result).
 func (g *globalFlags) sendResult(ctx context.Context, f *txFlags, from string, msgs ...wire.Msg) (*client.Sent, error) {

@@ -15,7 +15,6 @@ import (
 	"github.com/vai-dev/vai/internal/provenance"
 	"github.com/vai-dev/vai/internal/provider"
 	vairt "github.com/vai-dev/vai/runtime"
-	"github.com/vai-dev/vai/wire"
 	"github.com/vai-dev/vai/zkml"
 )
 
@@ -66,11 +65,7 @@ settled on a proof under this key alone.`,
 			if vk.Backend() == zkml.BackendPlonk {
 				msg.Backend = zkml.BackendPlonk
 			}
-			m, err := wire.NewMsg("zk/register_vk", msg)
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, m)
+			return g.sendMsg(cmd.Context(), &tf, from, "zk/register_vk", msg)
 		},
 	}
 	tf.register(cmd)
@@ -107,11 +102,7 @@ func newZKCommitModelCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stderr, "commitment %s\n", zkml.FieldHex(c))
-			msg, err := wire.NewMsg("registry/set_zk_commitment", registry.MsgSetZKCommitment{Model: id, Commitment: zkml.FieldHex(c)})
-			if err != nil {
-				return err
-			}
-			return g.send(cmd.Context(), &tf, from, msg)
+			return g.sendMsg(cmd.Context(), &tf, from, "registry/set_zk_commitment", registry.MsgSetZKCommitment{Model: id, Commitment: zkml.FieldHex(c)})
 		},
 	}
 	tf.register(cmd)
