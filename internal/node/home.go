@@ -208,9 +208,6 @@ func cometConfig(o InitOptions) *cmtcfg.Config {
 	if o.Loopback {
 		c.P2P.AddrBookStrict = false
 		c.P2P.AllowDuplicateIP = true
-		// On loopback a proposal arrives in milliseconds; waiting 3 s for
-		// one from a stopped validator only stalls the round.
-		c.Consensus.TimeoutPropose = time.Second
 		// In a full mesh every node sends every transaction to every peer,
 		// so with four nodes each receives most transactions three times.
 		// Gossiping to two peers (CometBFT picks them; another replaces one
@@ -218,6 +215,19 @@ func cometConfig(o InitOptions) *cmtcfg.Config {
 		// never saw still reaches it in the block. It cut node CPU per
 		// transaction by about a sixth at four validators (bench/tps).
 		c.Mempool.ExperimentalMaxGossipConnectionsToPersistentPeers = 2
+		// The propose timeout stays at CometBFT's 3 s. Under a burst the
+		// first full block takes over a second to build, gossip and check
+		// while the nodes are busy admitting transactions, and with 1 s
+		// those rounds failed: four validators ran 1,599-2,496 tx/s at 1 s
+		// and 2,366-2,482 at 3 s (bench/tps). A stopped proposer now stalls
+		// its turn 3 s.
+		// CometBFT limits each peer link to 5 MB/s each way. A full 4 MiB
+		// block plus the mempool gossip of ~580-byte transfers exceeds that,
+		// so at four validators the links, not the CPUs, set the pace
+		// (bench/tps: 1,333 tx/s at 5 MB/s, ~2,400 at 100 MiB/s). Loopback
+		// has no bandwidth to share.
+		c.P2P.SendRate = 100 << 20
+		c.P2P.RecvRate = 100 << 20
 	}
 	return c
 }
