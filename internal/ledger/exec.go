@@ -15,13 +15,21 @@ import (
 // decodeTx decodes and verifies a transaction and its messages, or returns
 // the cached result.
 func (l *Ledger) decodeTx(raw []byte, maxBytes uint64) (*decodedTx, error) {
+	return l.decodeTxWith(raw, maxBytes, (*wire.Tx).Verify)
+}
+
+// decodeTxWith is decodeTx with the signature checked by verify.
+func (l *Ledger) decodeTxWith(raw []byte, maxBytes uint64, verify func(*wire.Tx) error) (*decodedTx, error) {
 	if uint64(len(raw)) > maxBytes {
 		return nil, ErrTxTooLarge.Wrapf("%d bytes, at most %d", len(raw), maxBytes)
 	}
 	if d := l.txs.get(txHash(raw)); d != nil && bytes.Equal(d.tx.Bytes, raw) {
 		return d, nil
 	}
-	tx, err := wire.DecodeVerify(raw, int(maxBytes))
+	tx, err := wire.Decode(raw, int(maxBytes))
+	if err == nil {
+		err = verify(tx)
+	}
 	if err != nil {
 		return nil, wireError(err)
 	}
@@ -61,11 +69,12 @@ func (l *Ledger) decodeMsgs(tx *wire.Tx) ([]MsgType, []Msg, uint64, error) {
 
 // Preverify decodes and verifies a transaction into the cache, so that
 // CheckTx, proposals and the block find it done. It is safe to call from
-// many goroutines at once; a transaction that fails is left for CheckTx to
+// many goroutines at once, and signatures of concurrent calls are verified
+// in batches (sigBatcher); a transaction that fails is left for CheckTx to
 // report.
 func (l *Ledger) Preverify(raw []byte) {
 	if len(raw) <= wire.MaxTxBytes {
-		l.decodeTx(raw, wire.MaxTxBytes)
+		l.decodeTxWith(raw, wire.MaxTxBytes, l.sigs.verify)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -83,6 +84,7 @@ type Ledger struct {
 	mods   []Module
 	router *router
 	txs    *txCache
+	sigs   *sigBatcher
 	log    *slog.Logger
 
 	// saving is held for writing while IAVL saves or prunes a version,
@@ -135,7 +137,7 @@ func New(cfg Config) (*Ledger, error) {
 	if _, err := tree.Load(); err != nil {
 		return nil, fmt.Errorf("ledger: failed to load state: %w", err)
 	}
-	l := &Ledger{cfg: cfg, mods: cfg.Modules, router: r, txs: newTxCache(60_000), log: cfg.Logger, tree: tree}
+	l := &Ledger{cfg: cfg, mods: cfg.Modules, router: r, txs: newTxCache(60_000), sigs: newSigBatcher(runtime.GOMAXPROCS(0)), log: cfg.Logger, tree: tree}
 	if v := tree.Version(); v > 0 {
 		imm, err := tree.GetImmutable(v)
 		if err != nil {
