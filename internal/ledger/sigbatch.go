@@ -24,6 +24,13 @@ const maxSigBatch = 64
 // verification; under the mempool's concurrent CheckTx calls (RPC handlers
 // and one goroutine per peer) the queue fills while the leaders work.
 //
+// A batch holding a bad signature fails as a whole and its signatures are
+// then checked one by one, so a forged signature would cost the node up to
+// 63 extra single checks. To keep that from becoming an amplifier, the
+// batch size adapts: a batch with any failure halves the limit, a clean
+// one raises it by one (so a steady trickle of forgeries shrinks batches
+// to single verification, and honest traffic grows them back).
+//
 // Batch and single verification accept exactly the same signatures
 // (ZIP-215, see wire.VerifyBatch), so which path a transaction took cannot
 // change any node's state.
@@ -32,6 +39,7 @@ type sigBatcher struct {
 	queue   []*sigReq
 	leaders int // goroutines verifying a batch now
 	slots   int // at most this many leaders
+	limit   int // the most signatures the next batch takes, 1..maxSigBatch
 
 	// observe, if set (tests), sees every batch before it is verified.
 	observe func(n int)
@@ -45,7 +53,7 @@ type sigReq struct {
 }
 
 func newSigBatcher(slots int) *sigBatcher {
-	return &sigBatcher{slots: max(slots, 1)}
+	return &sigBatcher{slots: max(slots, 1), limit: maxSigBatch}
 }
 
 // verify returns what tx.Verify returns, possibly after verifying tx in a
@@ -69,15 +77,15 @@ func (b *sigBatcher) verify(tx *wire.Tx) error {
 	return r.err
 }
 
-// lead verifies own together with up to maxSigBatch-1 queued requests,
-// then passes the slot on to the oldest waiter, if any.
+// lead verifies own together with up to limit-1 queued requests, then
+// passes the slot on to the oldest waiter, if any.
 func (b *sigBatcher) lead(own *sigReq) {
 	// Let goroutines that are ready to run (other RPC handlers, peers'
 	// receive routines) reach the queue first: with as many leaders as
 	// cores, nothing else would run until this batch is done.
 	runtime.Gosched()
 	b.mu.Lock()
-	n := min(len(b.queue), maxSigBatch-1)
+	n := min(len(b.queue), b.limit-1)
 	batch := make([]*sigReq, 0, n+1)
 	batch = append(batch, own)
 	batch = append(batch, b.queue[:n]...)
@@ -94,11 +102,19 @@ func (b *sigBatcher) lead(own *sigReq) {
 	for i, r := range batch {
 		txs[i] = r.tx
 	}
+	failed := false
 	for i, err := range wire.VerifyBatch(txs) {
 		batch[i].err = err
+		failed = failed || err != nil
 	}
 
 	b.mu.Lock()
+	switch {
+	case failed && len(batch) > 1:
+		b.limit = max(b.limit/2, 1)
+	case !failed && b.limit < maxSigBatch:
+		b.limit++
+	}
 	var next *sigReq
 	if len(b.queue) > 0 {
 		next = b.queue[0]

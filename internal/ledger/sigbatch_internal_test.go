@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -40,16 +41,14 @@ func sigTxs(t testing.TB, n int, bad map[int]bool) []*wire.Tx {
 	return txs
 }
 
-// Callers that arrive while every slot is busy are verified together, and
-// each gets its own transaction's verdict, a forged signature included.
-func TestSigBatcherBatchesWaiters(t *testing.T) {
-	const n = 40
-	bad := map[int]bool{7: true, 23: true}
-	txs := sigTxs(t, n+1, bad)
-	b := newSigBatcher(1)
-
-	// Hold the only slot: the first leader blocks in observe until the
-	// other callers have queued.
+// queueBehind makes the batcher's only slot busy with holder, queues txs
+// behind it, then lets the holder go; it returns the sizes of the batches
+// verified and each of txs' verdicts.
+func queueBehind(t *testing.T, b *sigBatcher, holder *wire.Tx, txs []*wire.Tx) ([]int, []error) {
+	t.Helper()
+	if b.slots != 1 {
+		t.Fatal("queueBehind needs a batcher with one slot")
+	}
 	release := make(chan struct{})
 	var batches []int
 	var mu sync.Mutex
@@ -62,9 +61,13 @@ func TestSigBatcherBatchesWaiters(t *testing.T) {
 			<-release
 		}
 	}
-	errs := make([]error, n+1)
+	defer func() { b.observe = nil }()
 	var wg sync.WaitGroup
-	wg.Go(func() { errs[n] = b.verify(txs[n]) })
+	wg.Go(func() {
+		if err := b.verify(holder); err != nil {
+			t.Error(err)
+		}
+	})
 	for { // the holder is in observe
 		mu.Lock()
 		k := len(batches)
@@ -74,31 +77,74 @@ func TestSigBatcherBatchesWaiters(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	for i := range n {
+	errs := make([]error, len(txs))
+	for i := range txs {
 		wg.Go(func() { errs[i] = b.verify(txs[i]) })
 	}
 	for { // everyone has queued
 		b.mu.Lock()
 		k := len(b.queue)
 		b.mu.Unlock()
-		if k == n {
+		if k == len(txs) {
 			break
 		}
 		runtime.Gosched()
 	}
 	close(release)
 	wg.Wait()
+	if b.leaders != 0 || len(b.queue) != 0 {
+		t.Fatalf("left %d leaders, %d queued", b.leaders, len(b.queue))
+	}
+	return batches[1:], errs
+}
 
-	if len(batches) != 2 || batches[0] != 1 || batches[1] != n {
-		t.Fatalf("batches %v, want [1 %d]: the waiters were not verified together", batches, n)
+// Callers that arrive while every slot is busy are verified together, and
+// each gets its own transaction's verdict, a forged signature included.
+func TestSigBatcherBatchesWaiters(t *testing.T) {
+	const n = 40
+	bad := map[int]bool{7: true, 23: true}
+	txs := sigTxs(t, n+1, bad)
+	b := newSigBatcher(1)
+	batches, errs := queueBehind(t, b, txs[n], txs[:n])
+	if len(batches) != 1 || batches[0] != n {
+		t.Fatalf("batches %v, want [%d]: the waiters were not verified together", batches, n)
 	}
 	for i, err := range errs {
 		if bad[i] != errors.Is(err, wire.ErrSignature) || (!bad[i] && err != nil) {
 			t.Errorf("tx %d (forged %v): %v", i, bad[i], err)
 		}
 	}
-	if b.leaders != 0 || len(b.queue) != 0 {
-		t.Fatalf("left %d leaders, %d queued", b.leaders, len(b.queue))
+}
+
+// A forged signature fails its batch and sends every signature in it to
+// single verification; the batcher halves its batches after each failure
+// so that forgeries cannot make the node do many times their own work, and
+// grows them back one by one on clean batches.
+func TestSigBatcherForgeriesShrinkBatches(t *testing.T) {
+	txs := sigTxs(t, 2*maxSigBatch, map[int]bool{0: true})
+	forged, clean := txs[0], txs[1:]
+	b := newSigBatcher(1)
+	queue := append([]*wire.Tx{forged}, clean[:maxSigBatch-1]...)
+	for _, limit := range []int{maxSigBatch, 16, 2} {
+		b.limit = limit
+		batches, errs := queueBehind(t, b, clean[maxSigBatch], queue)
+		// The holder's clean batch of one raised the limit by one; the
+		// forged signature is first in the queue, so in the first batch.
+		first := min(limit+1, maxSigBatch)
+		if batches[0] != first {
+			t.Fatalf("limit %d: batches %v, want the first to hold %d", limit, batches, first)
+		}
+		if want := first/2 + len(batches) - 1; b.limit != want {
+			t.Fatalf("limit %d: batches %v left the limit at %d, want %d (halved, then +1 per clean batch)", limit, batches, b.limit, want)
+		}
+		if !errors.Is(errs[0], wire.ErrSignature) {
+			t.Fatalf("forged signature: %v", errs[0])
+		}
+		for i, err := range errs[1:] {
+			if err != nil {
+				t.Fatalf("clean tx %d: %v", i, err)
+			}
+		}
 	}
 }
 
@@ -151,33 +197,44 @@ func TestSigBatcherConcurrent(t *testing.T) {
 
 // BenchmarkSigBatcher verifies distinct signatures from 64 goroutines per
 // core, as the mempool's RPC handlers do under load: alone (tx.Verify)
-// and through the batcher. ns/op is wall time per signature.
+// and through the batcher, with no forgeries and with one in 64 and one in
+// 8 forged. ns/op is wall time per signature.
 func BenchmarkSigBatcher(b *testing.B) {
-	txs := sigTxs(b, 1024, nil)
-	for _, mode := range []string{"alone", "batched"} {
-		b.Run(mode, func(b *testing.B) {
-			sb := newSigBatcher(runtime.GOMAXPROCS(0))
-			var batches, sigs atomic.Int64
-			sb.observe = func(k int) { batches.Add(1); sigs.Add(int64(k)) }
-			var next atomic.Int64
-			b.SetParallelism(64)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					tx := txs[next.Add(1)%int64(len(txs))]
-					var err error
-					if mode == "alone" {
-						err = tx.Verify()
-					} else {
-						err = sb.verify(tx)
+	for _, every := range []int{0, 64, 8} {
+		bad := map[int]bool{}
+		for i := 0; every > 0 && i < 1024; i += every {
+			bad[i+every/2] = true
+		}
+		txs := sigTxs(b, 1024, bad)
+		for _, mode := range []string{"alone", "batched"} {
+			name := mode
+			if every > 0 {
+				name = fmt.Sprintf("%s/forged-1-in-%d", mode, every)
+			}
+			b.Run(name, func(b *testing.B) {
+				sb := newSigBatcher(runtime.GOMAXPROCS(0))
+				var batches, sigs atomic.Int64
+				sb.observe = func(k int) { batches.Add(1); sigs.Add(int64(k)) }
+				var next atomic.Int64
+				b.SetParallelism(64)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := next.Add(1) % int64(len(txs))
+						var err error
+						if mode == "alone" {
+							err = txs[i].Verify()
+						} else {
+							err = sb.verify(txs[i])
+						}
+						if (err != nil) != bad[int(i)] {
+							b.Error(i, err)
+						}
 					}
-					if err != nil {
-						b.Error(err)
-					}
+				})
+				if n := batches.Load(); n > 0 {
+					b.ReportMetric(float64(sigs.Load())/float64(n), "sigs/batch")
 				}
 			})
-			if n := batches.Load(); n > 0 {
-				b.ReportMetric(float64(sigs.Load())/float64(n), "sigs/batch")
-			}
-		})
+		}
 	}
 }
