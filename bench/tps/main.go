@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,11 +58,13 @@ var (
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of vai's first node during the burst to this file")
 	profSecs   = flag.Int("profile-seconds", 8, "length of the CPU profile")
 	trace      = flag.Bool("trace", false, "print each block of the burst: height, transactions, commit round")
+	reps       = flag.Int("reps", 1, "repeat every run this many times, in turn, and add medians (for noisy machines)")
 )
 
 type result struct {
 	name       string
 	validators int
+	rep        int
 	txs        int
 	committed  int
 	seconds    float64
@@ -109,48 +112,128 @@ func main() {
 		cmtBin = buildBin(work, "cometbft", "github.com/cometbft/cometbft/cmd/cometbft")
 	}
 	fmt.Printf("machine: %d cores, %s; %d txs per run, %d RPC clients\n", runtime.NumCPU(), cpuModel(), *nTxs, *workers)
+	// With -reps, the whole set of runs repeats in the same order, so each
+	// rep compares vai and kvstore under the same conditions; the summary
+	// takes medians of the rows and of each rep's ratios.
 	var results []result
-	for _, vs := range strings.Split(*validators, ",") {
-		v, err := strconv.Atoi(vs)
-		if err != nil {
-			fatal("-validators: %v", err)
-		}
-		results = append(results, run(work, vaiBin, "vai", v))
-		if *kvstore && (v == 1 || v == 4) {
-			results = append(results, run(work, cmtBin, "kvstore", v))
-			if !*quick {
-				// kvstore again with transactions as long as vai's
-				// signed transfers: the cost of the protocol alone.
-				*kvPad = vaiTxBytes - kvTxBytes
-				r := run(work, cmtBin, "kvstore", v)
-				r.name = "kvstore=" // same size as vai's
-				results = append(results, r)
-				*kvPad = 0
+	for rep := range *reps {
+		for _, vs := range strings.Split(*validators, ",") {
+			v, err := strconv.Atoi(vs)
+			if err != nil {
+				fatal("-validators: %v", err)
+			}
+			results = append(results, run(work, vaiBin, "vai", v, rep))
+			if *kvstore && (v == 1 || v == 4) {
+				results = append(results, run(work, cmtBin, "kvstore", v, rep))
+				if !*quick {
+					// kvstore again with transactions as long as vai's
+					// signed transfers: the cost of the protocol alone.
+					*kvPad = vaiTxBytes - kvTxBytes
+					r := run(work, cmtBin, "kvstore", v, rep)
+					r.name = "kvstore=" // same size as vai's
+					results = append(results, r)
+					*kvPad = 0
+				}
 			}
 		}
 	}
 	fmt.Println()
+	printTable(results)
+	if *reps > 1 {
+		fmt.Printf("\nmedians of %d reps:\n", *reps)
+		printTable(medians(results))
+	}
+	printRatios(results)
+}
+
+func printTable(results []result) {
 	fmt.Printf("%-8s %4s %9s %8s %9s %9s %11s %11s %7s %12s\n", "app", "vals", "committed", "tx/s", "p50", "p99", "node µs/tx", "load µs/tx", "RSS MB", "disk MB/Mtx")
 	for _, r := range results {
 		fmt.Printf("%-8s %4d %9d %8.0f %9s %9s %11.1f %11.1f %7.0f %12.0f\n", r.name, r.validators, r.committed, r.tps,
 			r.p50.Round(time.Millisecond), r.p99.Round(time.Millisecond),
 			float64(r.nodeCPU.Nanoseconds())/1e3, float64(r.clientCPU.Nanoseconds())/1e3, r.rssMB, r.diskPerM)
 	}
+}
+
+// medians returns one row per app and validator count, each column the
+// median over the reps.
+func medians(results []result) []result {
+	var out []result
+	seen := map[string]bool{}
+	for _, r := range results {
+		key := fmt.Sprintf("%s/%d", r.name, r.validators)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		var rows []result
+		for _, k := range results {
+			if k.name == r.name && k.validators == r.validators {
+				rows = append(rows, k)
+			}
+		}
+		m := result{name: r.name, validators: r.validators}
+		m.committed = int(median(rows, func(r result) float64 { return float64(r.committed) }))
+		m.tps = median(rows, func(r result) float64 { return r.tps })
+		m.p50 = time.Duration(median(rows, func(r result) float64 { return float64(r.p50) }))
+		m.p99 = time.Duration(median(rows, func(r result) float64 { return float64(r.p99) }))
+		m.nodeCPU = time.Duration(median(rows, func(r result) float64 { return float64(r.nodeCPU) }))
+		m.clientCPU = time.Duration(median(rows, func(r result) float64 { return float64(r.clientCPU) }))
+		m.rssMB = median(rows, func(r result) float64 { return r.rssMB })
+		m.diskPerM = median(rows, func(r result) float64 { return r.diskPerM })
+		out = append(out, m)
+	}
+	return out
+}
+
+func median[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	sort.Float64s(v)
+	if n := len(v); n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// printRatios prints vai/kvstore for each validator count, from the runs
+// of the same rep; with several reps, the median and the range.
+func printRatios(results []result) {
+	type key struct {
+		vals int
+		kv   string
+	}
+	ratios := map[key][]float64{}
+	var order []key
 	for _, r := range results {
 		if r.name != "vai" {
 			continue
 		}
 		for _, k := range results {
-			if k.validators != r.validators {
+			if k.validators != r.validators || k.rep != r.rep || (k.name != "kvstore" && k.name != "kvstore=") || k.tps == 0 {
 				continue
 			}
-			switch k.name {
-			case "kvstore":
-				fmt.Printf("vai/kvstore, %d validator(s): %.2f\n", r.validators, r.tps/k.tps)
-			case "kvstore=":
-				fmt.Printf("vai/kvstore with transactions of vai's size (%d bytes), %d validator(s): %.2f\n", vaiTxBytes, r.validators, r.tps/k.tps)
+			kk := key{r.validators, k.name}
+			if ratios[kk] == nil {
+				order = append(order, kk)
 			}
+			ratios[kk] = append(ratios[kk], r.tps/k.tps)
 		}
+	}
+	for _, k := range order {
+		label := fmt.Sprintf("vai/kvstore, %d validator(s)", k.vals)
+		if k.kv == "kvstore=" {
+			label = fmt.Sprintf("vai/kvstore with transactions of vai's size (%d bytes), %d validator(s)", vaiTxBytes, k.vals)
+		}
+		rs := ratios[k]
+		if len(rs) == 1 {
+			fmt.Printf("%s: %.2f\n", label, rs[0])
+			continue
+		}
+		m := median(rs, func(x float64) float64 { return x })
+		fmt.Printf("%s: %.2f (median of %d reps; %.2f–%.2f)\n", label, m, len(rs), slices.Min(rs), slices.Max(rs))
 	}
 }
 
@@ -203,8 +286,8 @@ var vaiTxBytes, kvTxBytes int
 
 // run starts a network of v validators of app (vai or kvstore), loads it
 // and measures it.
-func run(work, bin, app string, v int) result {
-	dir := filepath.Join(work, fmt.Sprintf("%s-%d-pad%d", app, v, *kvPad))
+func run(work, bin, app string, v, rep int) result {
+	dir := filepath.Join(work, fmt.Sprintf("%s-%d-pad%d-rep%d", app, v, *kvPad, rep))
 	base := freeBase(v)
 	total := *nTxs + *paceRate**paceSecs + 100
 	senders := keys((total + perSender - 1) / perSender)
@@ -280,7 +363,7 @@ func run(work, bin, app string, v int) result {
 	burst := interleave(txs[:*nTxs], perSender)
 	paced := txs[*nTxs:]
 
-	res := result{name: app, validators: v, txs: len(burst)}
+	res := result{name: app, validators: v, rep: rep, txs: len(burst)}
 	fmt.Printf("%s, %d validator(s): %d txs of %d bytes as fast as %d clients can submit…\n", app, v, len(burst), len(burst[0]), *workers)
 	var profDone chan struct{}
 	if *cpuProfile != "" && app == "vai" {
