@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 
@@ -95,6 +96,15 @@ func (b *sigBatcher) lead(own *sigReq) {
 	}
 	b.mu.Unlock()
 
+	// However verification ends, even in a panic, the waiters get an
+	// answer and the slot is passed on: otherwise every later caller would
+	// queue for ever behind a slot nobody holds.
+	failed := true
+	for _, r := range batch {
+		r.err = errBatchAborted
+	}
+	defer b.handOff(batch, &failed)
+
 	if b.observe != nil {
 		b.observe(len(batch))
 	}
@@ -102,17 +112,24 @@ func (b *sigBatcher) lead(own *sigReq) {
 	for i, r := range batch {
 		txs[i] = r.tx
 	}
-	failed := false
+	failed = false
 	for i, err := range wire.VerifyBatch(txs) {
 		batch[i].err = err
 		failed = failed || err != nil
 	}
+}
 
+// errBatchAborted is the verdict of a batch whose verification panicked.
+var errBatchAborted = fmt.Errorf("%w: verification aborted", wire.ErrSignature)
+
+// handOff adapts the batch limit to how the batch went, wakes its waiters
+// and passes the leader's slot to the oldest queued caller, if any.
+func (b *sigBatcher) handOff(batch []*sigReq, failed *bool) {
 	b.mu.Lock()
 	switch {
-	case failed && len(batch) > 1:
+	case *failed && len(batch) > 1:
 		b.limit = max(b.limit/2, 1)
-	case !failed && b.limit < maxSigBatch:
+	case !*failed && b.limit < maxSigBatch:
 		b.limit++
 	}
 	var next *sigReq

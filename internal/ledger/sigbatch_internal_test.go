@@ -238,3 +238,70 @@ func BenchmarkSigBatcher(b *testing.B) {
 		}
 	}
 }
+
+// A batch whose verification panics still answers its waiters (with a
+// signature error) and passes the slot on, so later callers are not stuck.
+func TestSigBatcherPanicReleasesWaiters(t *testing.T) {
+	txs := sigTxs(t, 12, nil)
+	b := newSigBatcher(1)
+	release := make(chan struct{})
+	var calls atomic.Int64
+	b.observe = func(k int) {
+		switch calls.Add(1) {
+		case 1:
+			<-release // hold the slot while the others queue
+		case 2:
+			panic("verifier blew up")
+		}
+	}
+	var wg sync.WaitGroup
+	var panics atomic.Int64
+	errs := make([]error, len(txs))
+	verify := func(i int) {
+		defer func() {
+			if recover() != nil {
+				panics.Add(1)
+			}
+		}()
+		errs[i] = b.verify(txs[i])
+	}
+	wg.Go(func() { verify(0) })
+	for calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	for i := 1; i < 11; i++ {
+		wg.Go(func() { verify(i) })
+	}
+	for {
+		b.mu.Lock()
+		k := len(b.queue)
+		b.mu.Unlock()
+		if k == 10 {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if panics.Load() != 1 {
+		t.Fatalf("%d panics reached callers, want 1 (the leader's)", panics.Load())
+	}
+	aborted := 0
+	for i, err := range errs[1:11] {
+		switch {
+		case errors.Is(err, errBatchAborted):
+			aborted++
+		case err != nil:
+			t.Errorf("tx %d: %v", i+1, err)
+		}
+	}
+	if aborted != 9 { // the leader of the failed batch panicked instead of answering
+		t.Fatalf("%d waiters told the batch aborted, want 9", aborted)
+	}
+	if err := b.verify(txs[11]); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+	if b.leaders != 0 || len(b.queue) != 0 {
+		t.Fatalf("left %d leaders, %d queued", b.leaders, len(b.queue))
+	}
+}
