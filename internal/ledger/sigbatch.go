@@ -17,9 +17,10 @@ const maxSigBatch = 64
 // same time together, with wire.VerifyBatch, which costs about half as
 // much per signature as verifying each alone.
 //
-// It never delays a transaction to wait for others: a caller that finds a
-// free leader slot verifies at once, taking with it whatever transactions
-// are already queued. Only when every slot is busy does a caller queue, and
+// It never waits for transactions to arrive: a caller that finds a free
+// leader slot yields to the scheduler once (so that callers already
+// runnable can queue) and verifies, taking with it whatever transactions
+// are queued by then. Only when every slot is busy does a caller queue, and
 // then the leader that finishes first hands its slot to the oldest waiter,
 // who verifies the queue. With one caller at a time it is plain
 // verification; under the mempool's concurrent CheckTx calls (RPC handlers

@@ -118,7 +118,7 @@ func New(o Options) (*Node, error) {
 	cn, err := nm.NewNode(cc, pv, nodeKey,
 		abci.ClientCreator(abci.New(a.Ledger)),
 		nm.DefaultGenesisDocProviderFunc(cc),
-		n.openDB,
+		n.openCometDB,
 		nm.DefaultMetricsProvider(cc.Instrumentation),
 		cometLogger{log.With("module", "cometbft")},
 	)
@@ -196,10 +196,25 @@ func (n *Node) openDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	return n.track(db), nil
+}
+
+// openCometDB opens one of CometBFT's databases, wrapped so that reads
+// racing the node's shutdown do not panic (see afterCloseDB).
+func (n *Node) openCometDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
+	db, err := cmtcfg.DefaultDBProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return n.track(&afterCloseDB{DB: db}), nil
+}
+
+// track remembers db, to close it when the node stops.
+func (n *Node) track(db dbm.DB) dbm.DB {
 	n.dbMu.Lock()
 	n.dbs = append(n.dbs, db)
 	n.dbMu.Unlock()
-	return db, nil
+	return db
 }
 
 func (n *Node) closeDBs() {
