@@ -99,6 +99,9 @@ func main() {
 	if *quick {
 		*nTxs, *validators, *paceSecs = 3000, "1", 3
 	}
+	if *reps < 1 {
+		fatal("-reps must be at least 1, not %d", *reps)
+	}
 	work, err := os.MkdirTemp("", "vai-tps-")
 	if err != nil {
 		fatal("%v", err)
