@@ -99,6 +99,12 @@ func New(o Options) (*Node, error) {
 	log := slog.New(h)
 	n := &Node{Home: o.Home, Comet: cc, Config: ac, Log: log}
 
+	if _, _, err := catchUpIndex(cc, log.With("module", "txindex")); err != nil {
+		// The chain can run without it; lookups of the missing blocks'
+		// transactions will fail, so say so loudly.
+		log.Error("the tx index lacks committed blocks and could not be repaired", "err", err)
+	}
+
 	appDB, err := n.openDB(&cmtcfg.DBContext{ID: "application", Config: cc})
 	if err != nil {
 		return nil, fmt.Errorf("open application state: %w", err)

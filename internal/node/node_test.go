@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -227,3 +230,71 @@ func TestRestartInProcess(t *testing.T) {
 }
 
 func b64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+// TestIndexCatchesUpOnRestart loses the transaction index, as a node does
+// for the blocks it commits while stopping (CometBFT closes the event bus,
+// which feeds the indexer, before consensus) or just before a crash: the
+// restarted node indexes the committed blocks missing from it, so every
+// committed transaction is found by hash again, and only the missing
+// blocks are indexed.
+func TestIndexCatchesUpOnRestart(t *testing.T) {
+	n, dev, home := devnet(t)
+	ctx := context.Background()
+	m, _ := wire.NewMsg("bank/send", bank.MsgSend{To: wire.ModuleAddress("x"), Amount: wire.UVAI(1)})
+	var sent []*client.Sent
+	for range 3 {
+		s, err := n.Client.Send(ctx, dev, client.TxOptions{Wait: true}, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, s)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(home, "data", "tx_index.db")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	n2, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "info", LogOutput: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The repair happens before the node starts: nothing else writes the
+	// index then.
+	if !strings.Contains(logs.String(), "indexing committed blocks missing from the tx index") || !strings.Contains(logs.String(), "from=1 ") {
+		t.Fatalf("no repair from height 1 logged:\n%s", logs.String())
+	}
+	if err := n2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Stop()
+	for _, s := range sent {
+		r, err := n2.Client.Tx(ctx, s.Hash)
+		if err != nil {
+			t.Fatalf("committed tx %s not found after the index was lost: %v", s.Hash, err)
+		}
+		if r.Height != s.Result.Height || r.Code != 0 || len(r.Events) == 0 {
+			t.Fatalf("tx %s re-indexed as height %d code %d events %d, committed at %d", s.Hash, r.Height, r.Code, len(r.Events), s.Result.Height)
+		}
+		q := fmt.Sprintf("block.height = %d", s.Result.Height)
+		bs, err := n2.Client.RPC().BlockSearch(ctx, q, nil, nil, "")
+		if err != nil || bs.TotalCount != 1 {
+			t.Fatalf("block search %q after re-index: %v, %+v", q, err, bs)
+		}
+	}
+	if err := n2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// An index that is whole is left alone (only its top block is
+	// written again, in case its transactions were not).
+	logs.Reset()
+	n3, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "info", LogOutput: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n3.Stop()
+	if strings.Contains(logs.String(), "missing from the tx index") {
+		t.Fatalf("a whole index was repaired:\n%s", logs.String())
+	}
+}
