@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -63,9 +64,10 @@ type Node struct {
 
 	stopPublisher context.CancelFunc
 
-	node *nm.Node
-	dbMu sync.Mutex
-	dbs  []dbm.DB
+	node         *nm.Node
+	rpcListeners []net.Listener
+	dbMu         sync.Mutex
+	dbs          []dbm.DB
 }
 
 // New loads a home and assembles its node without starting it.
@@ -234,12 +236,28 @@ func (n *Node) closeDBs() {
 
 // Start starts consensus, the RPC server and the REST API.
 func (n *Node) Start() error {
-	if err := n.node.Start(); err != nil {
+	// vai serves the RPC itself (rpc.go): CometBFT starts its own server
+	// only when it has an address, and reads it only as it starts.
+	rpcAddr := n.Comet.RPC.ListenAddress
+	n.Comet.RPC.ListenAddress = ""
+	err := n.node.Start()
+	n.Comet.RPC.ListenAddress = rpcAddr
+	if err != nil {
 		n.closeDBs()
 		return fmt.Errorf("start node: %w", err)
 	}
+	if rpcAddr != "" {
+		if err := n.startRPC(rpcAddr); err != nil {
+			n.stopRPC()
+			n.node.Stop()
+			n.node.Wait()
+			n.closeDBs()
+			return fmt.Errorf("start RPC server: %w", err)
+		}
+	}
 	if n.API != nil {
 		if err := n.API.Start(); err != nil {
+			n.stopRPC()
 			n.node.Stop()
 			n.node.Wait()
 			n.closeDBs()
@@ -270,6 +288,7 @@ func (n *Node) Stop() error {
 		errs = append(errs, n.Logs.Close(ctx))
 		cancel()
 	}
+	n.stopRPC()
 	if n.node.IsRunning() {
 		errs = append(errs, n.node.Stop())
 		n.node.Wait()
