@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,6 +42,7 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("BASEPORT", strconv.Itoa(base))
 			env.Setenv("RPCPORT", strconv.Itoa(base+1))
+			env.Setenv("PROMPORT", strconv.Itoa(base+4))
 			env.Setenv("APIPORT", strconv.Itoa(base+5))
 			env.Setenv("SESSIONPORT", strconv.Itoa(base+7))
 			env.Setenv("SESSIONPORT2", strconv.Itoa(base+8))
@@ -65,6 +67,7 @@ func TestScripts(t *testing.T) {
 			"kzgsrs":     kzgSRS,
 			"waithttp":   waitHTTP,
 			"waitbatch":  waitBatch,
+			"fetch":      fetch,
 		},
 	})
 }
@@ -189,6 +192,22 @@ func waitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	ts.Fatalf("nothing answers at %s after 60s", args[0])
+}
+
+// fetch URL FILE: GET URL (which must answer 200) into FILE.
+func fetch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: fetch URL FILE")
+	}
+	res, err := http.Get(args[0])
+	ts.Check(err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	ts.Check(err)
+	if res.StatusCode != http.StatusOK {
+		ts.Fatalf("GET %s: %s", args[0], res.Status)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o644))
 }
 
 // waitbatch URL SESSION STATE: wait until the session's last batch is in

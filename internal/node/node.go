@@ -127,7 +127,7 @@ func New(o Options) (*Node, error) {
 		abci.ClientCreator(abci.New(a.Ledger)),
 		nm.DefaultGenesisDocProviderFunc(cc),
 		n.openCometDB,
-		nm.DefaultMetricsProvider(cc.Instrumentation),
+		metricsProvider(cc.Instrumentation),
 		cometLogger{log.With("module", "cometbft")},
 	)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -136,20 +137,24 @@ func (f *fastBroadcast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+	buf := bodyPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		// CometBFT's handler answers a body it cannot read (too large,
 		// say) with an error of its own: let it, on what is left.
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(bytes.Clone(buf.Bytes())), r.Body))
+		putBody(buf)
 		f.next.ServeHTTP(w, r)
 		return
 	}
-	req, ok := parseBroadcast(body)
+	req, ok := parseBroadcast(buf.Bytes())
 	if !ok {
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = io.NopCloser(bytes.NewReader(bytes.Clone(buf.Bytes())))
+		putBody(buf)
 		f.next.ServeHTTP(w, r)
 		return
 	}
+	putBody(buf) // parseBroadcast copied what it keeps
 	f.hits.Add(1)
 	ctx := &rpctypes.Context{HTTPReq: r}
 	var out *resultBroadcast
@@ -185,6 +190,15 @@ func (f *fastBroadcast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+}
+
+// bodyPool holds request buffers: a request is read, parsed and dropped.
+var bodyPool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 { // let the odd large body go
+		bodyPool.Put(b)
+	}
 }
 
 type resultBroadcast struct {
