@@ -156,36 +156,28 @@ func (f *fastBroadcast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	putBody(buf) // parseBroadcast copied what it keeps
 	f.hits.Add(1)
-	ctx := &rpctypes.Context{HTTPReq: r}
-	var out *resultBroadcast
+	call := f.env.BroadcastTxAsync
 	if req.sync {
-		rb, err := f.env.BroadcastTxSync(ctx, req.tx)
-		if err != nil {
-			req.writeError(w, err)
-			return
-		}
-		out = &resultBroadcast{code: rb.Code, data: rb.Data, log: rb.Log, codespace: rb.Codespace, hash: rb.Hash}
-	} else {
-		rb, err := f.env.BroadcastTxAsync(ctx, req.tx)
-		if err != nil {
-			req.writeError(w, err)
-			return
-		}
-		out = &resultBroadcast{code: rb.Code, data: rb.Data, log: rb.Log, codespace: rb.Codespace, hash: rb.Hash}
+		call = f.env.BroadcastTxSync
 	}
-	b := make([]byte, 0, 192+len(out.log))
+	out, err := call(&rpctypes.Context{HTTPReq: r}, req.tx)
+	if err != nil {
+		req.writeError(w, err)
+		return
+	}
+	b := make([]byte, 0, 192+len(out.Log))
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	b = req.appendID(b)
 	b = append(b, `,"result":{"code":`...)
-	b = strconv.AppendUint(b, uint64(out.code), 10)
+	b = strconv.AppendUint(b, uint64(out.Code), 10)
 	b = append(b, `,"data":"`...)
-	b = appendUpperHex(b, out.data)
+	b = appendUpperHex(b, out.Data)
 	b = append(b, `","log":`...)
-	b = appendJSONString(b, out.log)
+	b = appendJSONString(b, out.Log)
 	b = append(b, `,"codespace":`...)
-	b = appendJSONString(b, out.codespace)
+	b = appendJSONString(b, out.Codespace)
 	b = append(b, `,"hash":"`...)
-	b = appendUpperHex(b, out.hash)
+	b = appendUpperHex(b, out.Hash)
 	b = append(b, `"}}`...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -199,13 +191,6 @@ func putBody(b *bytes.Buffer) {
 	if b.Cap() <= 64<<10 { // let the odd large body go
 		bodyPool.Put(b)
 	}
-}
-
-type resultBroadcast struct {
-	code           uint32
-	data           []byte
-	log, codespace string
-	hash           []byte
 }
 
 // broadcastReq is a parsed broadcast request.
