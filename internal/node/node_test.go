@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
+	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/cosmos/ics23/go"
 	json "github.com/go-json-experiment/json"
 
@@ -296,5 +298,60 @@ func TestIndexCatchesUpOnRestart(t *testing.T) {
 	n3.Stop()
 	if strings.Contains(logs.String(), "missing from the tx index") {
 		t.Fatalf("a whole index was repaired:\n%s", logs.String())
+	}
+}
+
+// TestRPCServer checks the RPC server vai runs in CometBFT's place: the
+// websocket endpoint delivers event subscriptions, URI routes answer, and
+// an unsafe route is refused (rpc.unsafe is off).
+func TestRPCServer(t *testing.T) {
+	n, _, _ := devnet(t)
+	rpc := n.Endpoints().RPC
+	c, err := rpchttp.New(rpc, "/websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	events, err := c.Subscribe(ctx, "test", "tm.event = 'NewBlock'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if _, ok := ev.Data.(cmttypes.EventDataNewBlock); !ok {
+			t.Fatalf("event %T, want a new block", ev.Data)
+		}
+	case <-ctx.Done():
+		t.Fatal("no NewBlock event over the websocket")
+	}
+	var status struct {
+		Result struct {
+			NodeInfo struct {
+				Network string `json:"network"`
+			} `json:"node_info"`
+		} `json:"result"`
+	}
+	getJSON(t, rpc+"/status", 200, &status)
+	if status.Result.NodeInfo.Network != "vai-devnet" {
+		t.Fatalf("GET /status: network %q", status.Result.NodeInfo.Network)
+	}
+	var unsafe struct {
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	res, err := http.Post(rpc, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"dial_seeds","params":{"seeds":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(body, &unsafe); err != nil || unsafe.Error == nil || unsafe.Error.Code != -32601 {
+		t.Fatalf("unsafe dial_seeds answered %s, want method not found", body)
 	}
 }
