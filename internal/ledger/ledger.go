@@ -87,6 +87,10 @@ type Ledger struct {
 	sigs   *sigBatcher
 	log    *slog.Logger
 
+	// noPredecode (tests and benchmarks) leaves block transactions to be
+	// verified one by one, as execution meets them.
+	noPredecode bool
+
 	// saving is held for writing while IAVL saves or prunes a version,
 	// and for reading by every read of a committed version (versionKV).
 	saving     sync.RWMutex
