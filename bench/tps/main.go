@@ -56,6 +56,7 @@ var (
 	keep       = flag.Bool("keep", false, "keep the node homes")
 	kvPad      = flag.Int("kvstore-pad", 0, "pad kvstore transactions by this many bytes (to compare at equal size)")
 	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of vai's first node during the burst to this file")
+	allocProf  = flag.String("allocprofile", "", "write the allocations of vai's first node, from its start to the end of the burst, to this file")
 	profSecs   = flag.Int("profile-seconds", 8, "length of the CPU profile")
 	trace      = flag.Bool("trace", false, "print each block of the burst: height, transactions, commit round")
 	reps       = flag.Int("reps", 1, "repeat every run this many times, in turn, and add medians (for noisy machines)")
@@ -301,7 +302,7 @@ func run(work, bin, app string, v, rep int) result {
 	if err := node.Testnet(node.TestnetOptions{Out: dir, Validators: v, ChainID: "bench", BasePort: base, Balances: bal}); err != nil {
 		fatal("%v", err)
 	}
-	if *cpuProfile != "" && app == "vai" {
+	if (*cpuProfile != "" || *allocProf != "") && app == "vai" {
 		c, err := node.LoadCometConfig(node.TestnetHome(dir, 0))
 		if err != nil {
 			fatal("%v", err)
@@ -391,6 +392,12 @@ func run(work, bin, app string, v, rep int) result {
 	}
 	if profDone != nil {
 		<-profDone
+	}
+	if *allocProf != "" && app == "vai" {
+		out, err := exec.Command("curl", "-s", "-o", *allocProf, fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", base+9)).CombinedOutput()
+		if err != nil {
+			log.Printf("alloc profile: %v %s", err, out)
+		}
 	}
 	res.committed, res.seconds = tp.committed, tp.seconds
 	res.tps = float64(tp.committed) / tp.seconds

@@ -354,4 +354,34 @@ func TestRPCServer(t *testing.T) {
 	if err := json.Unmarshal(body, &unsafe); err != nil || unsafe.Error == nil || unsafe.Error.Code != -32601 {
 		t.Fatalf("unsafe dial_seeds answered %s, want method not found", body)
 	}
+
+	// Batches up to rpc.max_request_batch_size (10) are answered, larger
+	// ones refused; bodies over rpc.max_body_bytes are refused.
+	post := func(body string) (int, string) {
+		t.Helper()
+		res, err := http.Post(rpc, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	batch := func(n int) string {
+		reqs := make([]string, n)
+		for i := range reqs {
+			reqs[i] = fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"health","params":{}}`, i)
+		}
+		return "[" + strings.Join(reqs, ",") + "]"
+	}
+	if code, b := post(batch(10)); code != 200 || strings.Count(b, `"result"`) != 10 {
+		t.Fatalf("batch of 10: %d %s", code, b)
+	}
+	if _, b := post(batch(11)); !strings.Contains(b, "batch request exceeds maximum (10)") || strings.Contains(b, `"result"`) {
+		t.Fatalf("batch of 11 answered %s, want refused", b)
+	}
+	big := `{"jsonrpc":"2.0","id":1,"method":"broadcast_tx_sync","params":{"tx":"` + strings.Repeat("A", 1_100_000) + `"}}`
+	if code, b := post(big); code == 200 || !strings.Contains(b, "request body too large") {
+		t.Fatalf("oversized body answered %d %.300s, want refused", code, b)
+	}
 }
