@@ -53,11 +53,11 @@ func (l *Ledger) cacheDecoded(tx *wire.Tx) *decodedTx {
 const predecodeChunk = 64
 
 // predecode decodes the transactions of a block that are not in the
-// decoded-tx cache and verifies their signatures in batches, on all cores.
-// A validator that first sees a block's transactions in the proposal (at
-// four validators each node gossips to two peers, and in some runs one
-// received none), or a node catching up through block sync, would
-// otherwise check every signature alone on the consensus path.
+// decoded-tx cache and verifies their signatures in batches, on all cores
+// (PreverifyBatch). A validator that first sees a block's transactions in
+// the proposal (at four validators each node gossips to two peers, and in
+// some runs one received none), or a node catching up through block sync,
+// would otherwise check every signature alone on the consensus path.
 //
 // Like Preverify it only fills the cache, with what decodeTx would produce
 // itself: batch and single ZIP-215 verification accept the same signatures,
@@ -65,15 +65,29 @@ const predecodeChunk = 64
 // goroutines end before it returns and touch no state; transactions that
 // fail to decode or verify are left for execution to reject.
 func (l *Ledger) predecode(txs [][]byte) {
-	if l.noPredecode {
-		return
+	if !l.noPredecode {
+		l.PreverifyBatch(txs)
 	}
+}
+
+// PreverifyBatch decodes the transactions not yet in the cache and verifies
+// their signatures with wire.VerifyBatch, in chunks of 64 spread over
+// GOMAXPROCS goroutines, caching those that verify. Transactions that fail
+// are left for CheckTx or execution to report. It is safe to call
+// concurrently with everything else.
+func (l *Ledger) PreverifyBatch(txs [][]byte) {
 	var todo []*wire.Tx
+	seen := make(map[[32]byte]bool, len(txs))
 	for _, raw := range txs {
 		if len(raw) > wire.MaxTxBytes {
 			continue
 		}
-		if d := l.txs.get(txHash(raw)); d != nil && bytes.Equal(d.tx.Bytes, raw) {
+		h := txHash(raw)
+		if seen[h] {
+			continue // the same transaction twice (from two peers, say)
+		}
+		seen[h] = true
+		if d := l.txs.get(h); d != nil && bytes.Equal(d.tx.Bytes, raw) {
 			continue
 		}
 		if tx, err := wire.Decode(raw, wire.MaxTxBytes); err == nil {
@@ -83,17 +97,20 @@ func (l *Ledger) predecode(txs [][]byte) {
 	if len(todo) < 2 {
 		return // alone, execution verifies it at the same cost
 	}
+	// Chunks of up to 64, as even as the cores allow.
+	procs := runtime.GOMAXPROCS(0)
+	chunk := min(predecodeChunk, (len(todo)+procs-1)/procs)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), (len(todo)+predecodeChunk-1)/predecodeChunk) {
+	for range min(procs, (len(todo)+chunk-1)/chunk) {
 		wg.Go(func() {
 			defer func() { recover() }() // a failure here only leaves the cache unfilled
 			for {
-				i := int(next.Add(predecodeChunk)) - predecodeChunk
+				i := int(next.Add(int64(chunk))) - chunk
 				if i >= len(todo) {
 					return
 				}
-				part := todo[i:min(i+predecodeChunk, len(todo))]
+				part := todo[i:min(i+chunk, len(todo))]
 				for j, err := range wire.VerifyBatch(part) {
 					if err == nil {
 						l.cacheDecoded(part[j])

@@ -129,6 +129,15 @@ func New(o Options) (*Node, error) {
 		n.openCometDB,
 		metricsProvider(cc.Instrumentation),
 		cometLogger{log.With("module", "cometbft")},
+		func(cn *nm.Node) {
+			// Peers' transactions reach the mempool through
+			// batchingMempool (mempool.go).
+			sw := cn.Switch()
+			if r := sw.Reactor("MEMPOOL"); r != nil {
+				sw.RemoveReactor("MEMPOOL", r)
+				sw.AddReactor("MEMPOOL", newBatchingMempool(r, a.Ledger.PreverifyBatch))
+			}
+		},
 	)
 	if err != nil {
 		n.closeDBs()
