@@ -6,10 +6,12 @@
 //
 // A transaction on the wire is the compact JSON object
 //
-//	{"payloadType":"application/vnd.vai.tx+json","payload":"<base64>","signatures":[{"keyid":"<signer address>","sig":"<base64>"}]}
+//	{"payloadType":"application/vnd.vai.tx+json","payload":"<base64>","signatures":[{"sig":"<base64>"}]}
 //
 // written exactly in that form: these keys in this order, no white space,
-// standard padded base64. The envelope is the only part that is not signed, so
+// standard padded base64. DSSE's optional keyid is left out: the signed body
+// names the signer and carries the public key, and an envelope with a keyid
+// is refused. The envelope is the only part that is not signed, so
 // [Decode] rejects any other spelling of it; that makes the transaction hash
 // (SHA-256 of the envelope bytes, as CometBFT computes it) a function of the
 // signed content alone.

@@ -84,9 +84,8 @@ func TestDecodeRejects(t *testing.T) {
 	// wrap signs an arbitrary payload (so only the payload is at fault).
 	wrap := func(payload string) []byte {
 		sig := ed25519.Sign(k, wire.PAE(wire.PayloadType, []byte(payload)))
-		return []byte(fmt.Sprintf(`{"payloadType":"%s","payload":"%s","signatures":[{"keyid":"%s","sig":"%s"}]}`,
-			wire.PayloadType, base64.StdEncoding.EncodeToString([]byte(payload)),
-			wire.AddressFromPubKey(k.Public().(ed25519.PublicKey)), base64.StdEncoding.EncodeToString(sig)))
+		return []byte(fmt.Sprintf(`{"payloadType":"%s","payload":"%s","signatures":[{"sig":"%s"}]}`,
+			wire.PayloadType, base64.StdEncoding.EncodeToString([]byte(payload)), base64.StdEncoding.EncodeToString(sig)))
 	}
 	p := payloadOf(good)
 	tests := []struct {
@@ -100,7 +99,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"key order", []byte(`{"payload":"` + strings.SplitN(strings.SplitN(string(good), `"payload":"`, 2)[1], `"`, 2)[0] + `","payloadType":"` + wire.PayloadType + `","signatures":[]}`), wire.ErrSignature},
 		{"unknown envelope field", []byte(strings.Replace(string(good), `{"payloadType"`, `{"x":1,"payloadType"`, 1)), wire.ErrMalformed},
 		{"wrong payload type", []byte(strings.Replace(string(good), wire.PayloadType, "application/json", 1)), wire.ErrMalformed},
-		{"two signatures", []byte(strings.Replace(string(good), `}]}`, `},{"keyid":"","sig":""}]}`, 1)), wire.ErrSignature},
+		{"two signatures", []byte(strings.Replace(string(good), `}]}`, `},{"sig":""}]}`, 1)), wire.ErrSignature},
+		{"keyid", []byte(strings.Replace(string(good), `[{"sig"`, `[{"keyid":"`+wire.AddressFromPubKey(k.Public().(ed25519.PublicKey)).String()+`","sig"`, 1)), wire.ErrNotCanonical},
+		{"empty keyid", []byte(strings.Replace(string(good), `[{"sig"`, `[{"keyid":"","sig"`, 1)), wire.ErrNotCanonical},
 		{"unknown body field", wrap(strings.Replace(p, `{"chain_id"`, `{"extra":1,"chain_id"`, 1)), wire.ErrMalformed},
 		{"case-folded body field", wrap(strings.Replace(p, `"chain_id"`, `"Chain_ID"`, 1)), wire.ErrMalformed},
 		{"duplicate body field", wrap(strings.Replace(p, `{"chain_id":"vai-test"`, `{"chain_id":"vai-test","chain_id":"other"`, 1)), wire.ErrMalformed},
