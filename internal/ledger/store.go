@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -148,6 +149,15 @@ func (c *Cache) Len() int { return len(c.writes) }
 // Write applies the buffered writes to the parent in ascending key order and
 // empties the buffer.
 func (c *Cache) Write() {
+	if p, ok := c.parent.(*Cache); ok {
+		// Another buffer (a transaction's writes going to the block's or
+		// the mempool's): a map holds the same entries whatever the order
+		// they arrive in, so the keys move over as they are, without
+		// sorting or converting them to bytes and back.
+		maps.Copy(p.writes, c.writes)
+		clear(c.writes)
+		return
+	}
 	keys := c.sortedKeys(nil, nil)
 	for _, k := range keys {
 		if v := c.writes[k]; v == nil {
