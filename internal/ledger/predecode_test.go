@@ -44,16 +44,23 @@ func unseenBlock(t *testing.T, c *ledgertest.Chain, n int) (txs [][]byte, bad ma
 	return txs, bad
 }
 
+// batchedAndAlone returns two equal chains, past their first block: one
+// verifies unseen block transactions in batches, the other one by one.
+func batchedAndAlone(t *testing.T) (batched, alone *ledgertest.Chain) {
+	opts := ledgertest.Options{Accounts: 150}
+	batched, alone = ledgertest.New(t, opts), ledgertest.New(t, opts)
+	ledger.SetPredecode(alone.L, false)
+	batched.Block()
+	alone.Block()
+	return batched, alone
+}
+
 // A block's transactions that the node has not seen are verified in
 // batches before execution; the results, forged signatures included, must
 // be exactly those of verifying each transaction alone.
 func TestUnseenBlockTransactionsVerifiedInBatches(t *testing.T) {
 	t.Parallel()
-	opts := ledgertest.Options{Accounts: 150}
-	batched, alone := ledgertest.New(t, opts), ledgertest.New(t, opts)
-	ledger.SetPredecode(alone.L, false)
-	batched.Block()
-	alone.Block()
+	batched, alone := batchedAndAlone(t)
 	txs, bad := unseenBlock(t, batched, 300)
 
 	ledger.Predecode(batched.L, txs)
@@ -83,11 +90,7 @@ func TestUnseenBlockTransactionsVerifiedInBatches(t *testing.T) {
 // verifies unseen transactions in batches as by one that does not.
 func TestUnseenForgedProposalRejected(t *testing.T) {
 	t.Parallel()
-	opts := ledgertest.Options{Accounts: 150}
-	batched, alone := ledgertest.New(t, opts), ledgertest.New(t, opts)
-	ledger.SetPredecode(alone.L, false)
-	batched.Block()
-	alone.Block()
+	batched, alone := batchedAndAlone(t)
 	txs, _ := unseenBlock(t, batched, 200)
 	good := txs[:5] // before the first forgery
 	info := ledger.BlockInfo{Height: 2, Time: batched.Time.Add(1e9)}

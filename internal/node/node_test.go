@@ -52,20 +52,30 @@ func getJSON(t *testing.T, url string, wantStatus int, out any) {
 
 func post(t *testing.T, url string, body []byte, wantStatus int) httpapi.Error {
 	t.Helper()
-	res, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != wantStatus {
-		t.Fatalf("POST %s: %d %s, want %d", url, res.StatusCode, b, wantStatus)
+	status, b := postRaw(t, url, body)
+	if status != wantStatus {
+		t.Fatalf("POST %s: %d %s, want %d", url, status, b, wantStatus)
 	}
 	var e struct {
 		Error httpapi.Error `json:"error"`
 	}
 	json.Unmarshal(b, &e)
 	return e.Error
+}
+
+// postRaw posts a JSON body and returns the status and the body answered.
+func postRaw(t *testing.T, url string, body []byte) (int, []byte) {
+	t.Helper()
+	res, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, b
 }
 
 func TestRESTAPI(t *testing.T) {
@@ -359,13 +369,8 @@ func TestRPCServer(t *testing.T) {
 	// ones refused; bodies over rpc.max_body_bytes are refused.
 	post := func(body string) (int, string) {
 		t.Helper()
-		res, err := http.Post(rpc, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		code, b := postRaw(t, rpc, []byte(body))
+		return code, string(b)
 	}
 	batch := func(n int) string {
 		reqs := make([]string, n)
