@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,25 @@ func post(t *testing.T, url string, body []byte, wantStatus int) httpapi.Error {
 	}
 	json.Unmarshal(b, &e)
 	return e.Error
+}
+
+// syncBuffer is a log destination that a test may read while the node's
+// goroutines write to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // postRaw posts a JSON body and returns the status and the body answered.
@@ -267,8 +287,8 @@ func TestIndexCatchesUpOnRestart(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(home, "data", "tx_index.db")); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	n2, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "info", LogOutput: &logs})
+	logs := new(syncBuffer)
+	n2, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "info", LogOutput: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,8 +320,10 @@ func TestIndexCatchesUpOnRestart(t *testing.T) {
 	}
 	// An index that is whole is left alone (only its top block is
 	// written again, in case its transactions were not).
-	logs.Reset()
-	n3, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "info", LogOutput: &logs})
+	// A buffer of its own: n2's goroutines may still log after Stop
+	// returns (the address book saves itself on the way out).
+	logs = new(syncBuffer)
+	n3, err := node.New(node.Options{Home: home, NoMetrics: true, LogLevel: "info", LogOutput: logs})
 	if err != nil {
 		t.Fatal(err)
 	}
