@@ -250,12 +250,16 @@ func Devnet(home string, ports Ports, addDevKey func(home string) (wire.Address,
 	}
 	reg.Params.DisputeWindow, reg.Params.AppealWindow = 10, 10
 	reg.Params.Arbiters = []wire.Address{dev}
-	// The market's windows are short too (blocks are fast on a devnet).
+	// The market's windows are short too (blocks are fast on a devnet),
+	// except the assigned provider's: it has to run the model, and for a
+	// zk job prove it, before it commits. A PLONK proof of the digits MLP
+	// took over 10 s on a busy 2-core machine (one block a second), so 10
+	// blocks timed the provider out (zkjobplonk.txtar).
 	var mk market.Genesis
 	if err := ledger.DecodeJSON((&market.Module{}).DefaultGenesis(), &mk); err != nil {
 		return wire.Address{}, err
 	}
-	mk.Params.AssignTimeout, mk.Params.RevealTimeout, mk.Params.ChallengeWindow = 10, 5, 20
+	mk.Params.AssignTimeout, mk.Params.RevealTimeout, mk.Params.ChallengeWindow = 60, 5, 20
 	mk.Params.VestingBlocks, mk.Params.UnbondingBlocks, mk.Params.JailBlocks = 3, 20, 20
 	_, err = Init(InitOptions{
 		Home: home, ChainID: DevnetChainID, Moniker: "devnet", Ports: ports,
