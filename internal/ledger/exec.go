@@ -104,7 +104,13 @@ func (l *Ledger) PreverifyBatch(txs [][]byte) {
 	var wg sync.WaitGroup
 	for range min(procs, (len(todo)+chunk-1)/chunk) {
 		wg.Go(func() {
-			defer func() { recover() }() // a failure here only leaves the cache unfilled
+			defer func() {
+				// A panic here is a bug, but it only leaves the cache
+				// unfilled: execution verifies the transactions itself.
+				if r := recover(); r != nil {
+					l.log.Error("batch signature verification panicked", "panic", r, "stack", string(debug.Stack()))
+				}
+			}()
 			for {
 				i := int(next.Add(int64(chunk))) - chunk
 				if i >= len(todo) {
