@@ -383,6 +383,7 @@ func (l *Ledger) FinalizeBlock(info BlockInfo, txs [][]byte) (res *BlockResult, 
 		}
 	}
 	res.Events = ctx.events
+	l.txs.forget(txs)
 	l.mu.Lock()
 	cache.Write()
 	res.AppHash = l.tree.WorkingHash()

@@ -467,5 +467,27 @@ func (c *txCache) put(d *decodedTx) {
 	c.next = (c.next + 1) % len(c.ring)
 }
 
+// forget drops the transactions of a finalized block. CometBFT removes them
+// from the mempool, so nothing looks them up again, and a decoded
+// transaction holds about 2 KB: left to age out of the ring, the
+// transactions of the last 60,000 committed made up half of a busy node's
+// live heap, and the heap goal with it. Their ring slots stay; reaching one
+// deletes the hash again, at worst a later copy of the same transaction,
+// which only costs a decode.
+func (c *txCache) forget(txs [][]byte) {
+	if len(txs) == 0 {
+		return
+	}
+	hs := make([][32]byte, len(txs))
+	for i, raw := range txs {
+		hs[i] = txHash(raw)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range hs {
+		delete(c.m, h)
+	}
+}
+
 // txHash is CometBFT's hash of a transaction.
 func txHash(raw []byte) [32]byte { return sha256.Sum256(raw) }

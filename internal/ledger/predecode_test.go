@@ -103,3 +103,43 @@ func TestUnseenForgedProposalRejected(t *testing.T) {
 		}
 	}
 }
+
+// A finalized block's transactions leave the decoded-tx cache: CometBFT
+// drops them from the mempool, and keeping them until the cache wraps held
+// half of a busy node's live heap. Pending transactions stay cached, and a
+// committed transaction sent again is decoded again and refused as replayed.
+func TestCommittedTransactionsLeaveTheCache(t *testing.T) {
+	t.Parallel()
+	c := ledgertest.New(t, ledgertest.Options{Accounts: 4})
+	to := ledgertest.Addr(ledgertest.Key(999))
+	included := c.Tx(c.Keys[0], c.Send(to, 1))
+	pending := c.Tx(c.Keys[1], c.Send(to, 1))
+	failing := c.Tx(c.Keys[2], c.Send(to, 1<<62)) // verifies, fails at execution
+	for _, tx := range [][]byte{included, pending} {
+		if r := c.L.CheckTx(tx); !r.OK() {
+			t.Fatalf("CheckTx: %+v", r)
+		}
+	}
+	if r := c.L.CheckTx(failing); r.OK() {
+		t.Fatal("CheckTx admitted an overdraft")
+	}
+	for _, tx := range [][]byte{included, pending, failing} {
+		if !ledger.Cached(c.L, tx) {
+			t.Fatal("a checked transaction is not cached")
+		}
+	}
+
+	res := c.Block(included, failing)
+	if !res.Txs[0].OK() || res.Txs[1].OK() {
+		t.Fatalf("block results %+v, want the first to pass and the second to fail", res.Txs)
+	}
+	if ledger.Cached(c.L, included) || ledger.Cached(c.L, failing) {
+		t.Error("a committed transaction is still cached")
+	}
+	if !ledger.Cached(c.L, pending) {
+		t.Error("a pending transaction left the cache")
+	}
+	if r := c.L.CheckTx(included); r.Code != ledger.ErrSequenceUsed.Code {
+		t.Errorf("committed transaction sent again: code %d (%s), want %d", r.Code, r.Log, ledger.ErrSequenceUsed.Code)
+	}
+}
