@@ -26,7 +26,7 @@ func (l *Ledger) decodeTxWith(raw []byte, maxBytes uint64, verify func(*wire.Tx)
 	if uint64(len(raw)) > maxBytes {
 		return nil, ErrTxTooLarge.Wrapf("%d bytes, at most %d", len(raw), maxBytes)
 	}
-	if d := l.txs.get(txHash(raw)); d != nil && bytes.Equal(d.tx.Bytes, raw) {
+	if d := l.txs.get(raw); d != nil {
 		return d, nil
 	}
 	tx, err := wire.Decode(raw, int(maxBytes))
@@ -77,17 +77,17 @@ func (l *Ledger) predecode(txs [][]byte) {
 // concurrently with everything else.
 func (l *Ledger) PreverifyBatch(txs [][]byte) {
 	var todo []*wire.Tx
-	seen := make(map[[32]byte]bool, len(txs))
+	seen := make(map[uint64][]byte, len(txs))
 	for _, raw := range txs {
 		if len(raw) > wire.MaxTxBytes {
 			continue
 		}
-		h := txHash(raw)
-		if seen[h] {
+		k := l.txs.key(raw)
+		if prev, ok := seen[k]; ok && bytes.Equal(prev, raw) {
 			continue // the same transaction twice (from two peers, say)
 		}
-		seen[h] = true
-		if d := l.txs.get(h); d != nil && bytes.Equal(d.tx.Bytes, raw) {
+		seen[k] = raw
+		if l.txs.get(raw) != nil {
 			continue
 		}
 		if tx, err := wire.Decode(raw, wire.MaxTxBytes); err == nil {

@@ -1,11 +1,13 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -422,14 +424,21 @@ func (l *Ledger) CheckInvariants() error {
 }
 
 // txCache remembers transactions that decoded and verified, with their
-// decoded messages, keyed by the SHA-256 of their bytes. Decoding and
-// verification are pure functions of the bytes, so a hit is exactly as good
-// as doing the work again: a transaction checked when it entered the mempool
-// is not verified or decoded again on recheck, in proposals or in the block.
+// decoded messages. Decoding and verification are pure functions of the
+// bytes, so a hit is exactly as good as doing the work again: a transaction
+// checked when it entered the mempool is not verified or decoded again on
+// recheck, in proposals or in the block.
+//
+// Entries are found by a keyed 64-bit hash of the bytes (hash/maphash,
+// with a seed drawn when the process starts) and a hit is confirmed by
+// comparing the bytes, so two transactions that share a key only cost a
+// decode. A lookup used to hash with SHA-256, 0.3 µs for a transfer, done
+// several times per transaction (1.5–2 % of a node's CPU).
 type txCache struct {
 	mu   sync.Mutex
-	m    map[[32]byte]*decodedTx
-	ring [][32]byte
+	seed maphash.Seed
+	m    map[uint64]*decodedTx
+	ring []uint64
 	next int
 }
 
@@ -445,25 +454,33 @@ type decodedTx struct {
 }
 
 func newTxCache(n int) *txCache {
-	return &txCache{m: make(map[[32]byte]*decodedTx, n), ring: make([][32]byte, n)}
+	return &txCache{seed: maphash.MakeSeed(), m: make(map[uint64]*decodedTx, n), ring: make([]uint64, n)}
 }
 
-func (c *txCache) get(h [32]byte) *decodedTx {
+func (c *txCache) key(raw []byte) uint64 { return maphash.Bytes(c.seed, raw) }
+
+// get returns the cached transaction whose bytes are raw, or nil.
+func (c *txCache) get(raw []byte) *decodedTx {
+	k := c.key(raw)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[h]
+	d := c.m[k]
+	c.mu.Unlock()
+	if d == nil || !bytes.Equal(d.tx.Bytes, raw) {
+		return nil
+	}
+	return d
 }
 
 func (c *txCache) put(d *decodedTx) {
+	k := c.key(d.tx.Bytes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h := d.tx.Hash
-	if _, ok := c.m[h]; ok {
+	if _, ok := c.m[k]; ok {
 		return
 	}
 	delete(c.m, c.ring[c.next])
-	c.ring[c.next] = h
-	c.m[h] = d
+	c.ring[c.next] = k
+	c.m[k] = d
 	c.next = (c.next + 1) % len(c.ring)
 }
 
@@ -472,20 +489,22 @@ func (c *txCache) put(d *decodedTx) {
 // transaction holds about 2 KB: left to age out of the ring, the
 // transactions of the last 60,000 committed made up half of a busy node's
 // live heap, and the heap goal with it. Their ring slots stay; reaching one
-// deletes the hash again, at worst a later copy of the same transaction,
+// deletes the key again, at worst a later copy of the same transaction,
 // which only costs a decode.
 func (c *txCache) forget(txs [][]byte) {
 	if len(txs) == 0 {
 		return
 	}
-	hs := make([][32]byte, len(txs))
+	ks := make([]uint64, len(txs))
 	for i, raw := range txs {
-		hs[i] = txHash(raw)
+		ks[i] = c.key(raw)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, h := range hs {
-		delete(c.m, h)
+	for i, k := range ks {
+		if d := c.m[k]; d != nil && bytes.Equal(d.tx.Bytes, txs[i]) {
+			delete(c.m, k)
+		}
 	}
 }
 
