@@ -34,7 +34,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -93,9 +92,6 @@ type env struct {
 
 func main() {
 	flag.Parse()
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as vai up and vai start run the node
-	}
 	if *verbose {
 		logLevel = slog.LevelDebug
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/cometbft/cometbft/types"
@@ -109,7 +108,6 @@ func resetDevnet(home string) error {
 }
 
 func runNode(ctx context.Context, g *globalFlags, home string, f nodeFlags, created bool) error {
-	tuneGC()
 	n, err := node.New(node.Options{Home: home, LogLevel: f.logLevel, LogOutput: g.stderr})
 	if err != nil {
 		return err
@@ -146,18 +144,6 @@ func runNode(ctx context.Context, g *globalFlags, home string, f nodeFlags, crea
 	<-ctx.Done()
 	g.printf("stopping…\n")
 	return n.Stop()
-}
-
-// tuneGC trades memory for CPU in the node: a busy node allocates per
-// transaction, and the default GOGC=100 spends about a tenth of its CPU in
-// the collector. GOGC and GOMEMLIMIT in the environment still win.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(4 << 30)
-	}
 }
 
 func newStartCmd(g *globalFlags) *cobra.Command {
