@@ -209,7 +209,7 @@ func (n *Node) openLogs() error {
 // CometBFT node does not close its tx-index database on stop, which breaks
 // restarting a node in the same process.
 func (n *Node) openDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
-	db, err := cmtcfg.DefaultDBProvider(ctx)
+	db, err := openDBWith(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (n *Node) openDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
 // openCometDB opens one of CometBFT's databases, wrapped so that reads
 // racing the node's shutdown do not panic (see afterCloseDB).
 func (n *Node) openCometDB(ctx *cmtcfg.DBContext) (dbm.DB, error) {
-	db, err := cmtcfg.DefaultDBProvider(ctx)
+	db, err := openDBWith(ctx)
 	if err != nil {
 		return nil, err
 	}
